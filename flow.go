@@ -27,9 +27,9 @@ type Flow struct {
 	errs        []error        // mistakes made while building, reported by Validate
 }
 
+// paramDecl is what a spec says of a parameter's type.
 type paramDecl struct {
-	typ        reflect.Type
-	hasDefault bool
+	jsonType, goType string
 }
 
 // FlowOption configures a flow.
@@ -218,7 +218,7 @@ func Param[T any](f *Flow, name string, opts ...ParamOption[T]) Ref[T] {
 		p.Default = c.def
 	}
 	f.g.Params = append(f.g.Params, p)
-	f.params = append(f.params, paramDecl{typ: typ, hasDefault: c.hasDef})
+	f.params = append(f.params, paramDecl{jsonType: jsonType(typ), goType: typ.String()})
 	return Ref[T]{refCore{f: f, arg: engine.Arg{Kind: engine.ArgParam, Param: len(f.g.Params) - 1}}}
 }
 

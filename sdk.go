@@ -87,6 +87,9 @@ func decodeAs(t reflect.Type, v any) (any, error) {
 		data = b
 	}
 	if err := json.Unmarshal(data, ptr.Interface()); err != nil {
+		if x, ok := v.(paramText); ok {
+			return nil, fmt.Errorf("want %s (Go type %v), got %q; give JSON for non-string parameters", jsonType(t), t, string(x))
+		}
 		shown := string(data)
 		if len(shown) > 60 {
 			shown = shown[:57] + "..."
