@@ -5,7 +5,7 @@ go 1.26.8
 require (
 	github.com/adhocore/gronx v1.20.4
 	github.com/spf13/cobra v1.10.2
-	gocloud.dev v0.47.0
+	gocloud.dev v0.47.0 // blob result stores (internal/result); cloud drivers are opt-in by import to keep flow binaries small
 	golang.org/x/term v0.48.0
 )
 

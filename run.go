@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/reevehq/reeve/internal/engine"
+	"github.com/reevehq/reeve/internal/result"
 )
 
 // Executor names how task runs are executed.
@@ -54,6 +55,9 @@ type SecretSource = engine.SecretSource
 // scheduling new tasks and ends the run Cancelled.
 func (f *Flow) Run(ctx context.Context, o RunOptions) (*FlowRun, error) {
 	if err := f.Validate(o.Results); err != nil {
+		return nil, err
+	}
+	if err := f.openStores(ctx, o.Results); err != nil {
 		return nil, err
 	}
 	workers := 1
@@ -184,4 +188,30 @@ func ResultOf[T any](r *FlowRun, ref Ref[T]) (T, error) {
 		return zero, fmt.Errorf("task %q returned %T, not %T", tr.Key, v, zero)
 	}
 	return t, nil
+}
+
+// openStores opens every result store the run will write to, so a store
+// whose driver is not linked, or that cannot be reached, stops the run
+// before anything runs.
+func (f *Flow) openStores(ctx context.Context, override string) error {
+	seen := map[string]bool{}
+	for _, n := range f.g.Nodes {
+		if !n.Opts.Checkpoint && n.Opts.CacheFor <= 0 {
+			continue
+		}
+		url := n.Opts.ResultStore
+		for _, u := range []string{override, f.g.ResultStore} {
+			if url == "" {
+				url = u
+			}
+		}
+		if seen[url] {
+			continue
+		}
+		seen[url] = true
+		if _, err := result.Open(ctx, url); err != nil {
+			return fmt.Errorf("flow %q: task %q: %w", f.g.Flow, n.ID, err)
+		}
+	}
+	return nil
 }
