@@ -146,7 +146,6 @@ func (p *progress) TaskRunState(_ context.Context, tr engine.TaskRunRef, s state
 	p.println(line)
 }
 
-
 type leafKey struct {
 	task  string
 	index int
