@@ -24,6 +24,10 @@ func (r *runner) prepare(ctx context.Context, i int) {
 		return // finish marks it Cancelled
 	}
 	node, tr := r.g.Nodes[i], &r.out.Tasks[i]
+	if !node.Mapped && r.allUpstreamSucceeded(node) {
+		r.schedule(tr, r.args(node, tr, -1))
+		return
+	}
 	ups, elementwise := r.parentUpstream(node)
 	if msg := skipMessage(node, ups); msg != "" {
 		r.endTaskRun(ctx, tr, state.State{Kind: state.Skipped, Message: msg, Time: r.now()})
@@ -69,6 +73,27 @@ func (r *runner) parentUpstream(node *Node) (ups []Upstream, elementwise bool) {
 		add(u)
 	}
 	return ups, elementwise
+}
+
+// allUpstreamSucceeded is the fast path of prepare for the default trigger:
+// every upstream succeeded and none was skipped, so the task runs.
+func (r *runner) allUpstreamSucceeded(node *Node) bool {
+	if t := node.Opts.Trigger; t.Fn != nil || (t.Name != "" && t.Name != AllSuccessful) {
+		return false
+	}
+	for _, a := range node.Args {
+		if a.Kind == ArgNode {
+			if k := r.out.Tasks[a.Node].State.Kind; !k.Successful() || k == state.Skipped {
+				return false
+			}
+		}
+	}
+	for _, u := range node.After {
+		if k := r.out.Tasks[u].State.Kind; !k.Successful() || k == state.Skipped {
+			return false
+		}
+	}
+	return true
 }
 
 func skipMessage(node *Node, ups []Upstream) string {
@@ -179,7 +204,12 @@ func (r *runner) args(node *Node, tr *TaskRun, j int) []any {
 	if len(node.Args) == 0 {
 		return nil
 	}
-	args := make([]any, len(node.Args))
+	var args []any
+	if len(node.Args) <= len(tr.argBuf) && j < 0 {
+		args = tr.argBuf[:len(node.Args)]
+	} else {
+		args = make([]any, len(node.Args))
+	}
 	for ai, a := range node.Args {
 		if a.Each && j >= 0 {
 			if vals := tr.eachVals[ai]; vals != nil {
@@ -375,8 +405,7 @@ func safeCall(ctx context.Context, def *TaskDef, args []any) (v any, err error) 
 var errTimeout = errors.New("task timed out")
 
 func (r *runner) call(ctx context.Context, j *job) (any, error, bool) {
-	tc := &taskCtx{r: r, tr: j.tr, attempt: j.attempt}
-	tctx := context.WithValue(ctx, ctxKey{}, tc)
+	var tctx context.Context = &taskCtx{Context: ctx, r: r, tr: j.tr, attempt: j.attempt}
 	timeout := j.node.Opts.Timeout
 	if timeout <= 0 {
 		v, err := safeCall(tctx, j.node.Def, j.args)

@@ -109,6 +109,7 @@ type TaskRun struct {
 	eachVals    [][]any    // mapped parent: per Each argument, the elements (nil for element-wise args)
 	parentUps   []Upstream // mapped parent: upstream states that apply to every child
 	elementwise bool       // mapped parent: some Each argument comes from an expanded mapped task
+	argBuf      [2]any     // the arguments of a task that is not mapped, without another allocation
 }
 
 // Key returns the task run key within the run of graph g.
@@ -447,6 +448,9 @@ func (r *runner) setState(ctx context.Context, tr *TaskRun, s state.State) {
 	}
 	old := tr.State
 	tr.State = s
+	if tr.History == nil {
+		tr.History = make([]state.State, 0, 3) // Pending, Running, and a final state
+	}
 	tr.History = append(tr.History, s)
 	hs := r.g.Nodes[tr.Node].Def.Hooks.Handlers
 	if r.cfg.Reporter == nil && len(hs) == 0 {

@@ -27,12 +27,22 @@ type SecretSource interface {
 
 type ctxKey struct{}
 
-// taskCtx is what a running task finds in its context.
+// taskCtx is the context a task runs with: its parent plus the task run,
+// in one allocation.
 type taskCtx struct {
+	context.Context
 	r       *runner
 	tr      *TaskRun
 	attempt int
 	log     atomic.Pointer[slog.Logger]
+}
+
+// Value returns the taskCtx itself for ctxKey, so lookups need no extra layer.
+func (c *taskCtx) Value(key any) any {
+	if key == (ctxKey{}) {
+		return c
+	}
+	return c.Context.Value(key)
 }
 
 // TaskInfo describes the task run a context belongs to.
