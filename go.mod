@@ -9,6 +9,8 @@ require (
 	golang.org/x/term v0.48.0
 )
 
+require go.uber.org/goleak v1.3.0
+
 require (
 	cel.dev/expr v0.25.3 // indirect
 	cloud.google.com/go v0.123.0 // indirect
