@@ -3,14 +3,40 @@ package reeve_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/reevehq/reeve"
 )
 
-// tn makes a task name unique to the test.
-func tn(t *testing.T, s string) string { return t.Name() + "/" + s }
+// tn makes a task name unique to the test (and to each -count repetition:
+// task names are global to the program).
+func tn(t *testing.T, s string) string {
+	name := t.Name() + "/" + s
+	taskNames.Lock()
+	defer taskNames.Unlock()
+	ts := taskNames.m[name]
+	i := slices.Index(ts, t)
+	if i < 0 {
+		i = len(ts)
+		taskNames.m[name] = append(ts, t)
+	}
+	if i > 0 {
+		return fmt.Sprintf("%s#%d/%s", t.Name(), i+1, s)
+	}
+	return name
+}
+
+var taskNames = struct {
+	sync.Mutex
+	m map[string][]*testing.T
+}{m: map[string][]*testing.T{}}
+
+// short strips the test's prefix from a task run key.
+func short(key string) string { return key[strings.LastIndex(key, "/")+1:] }
 
 // mustRun runs f and fails the test if the run could not start.
 func mustRun(t *testing.T, f *reeve.Flow, o reeve.RunOptions) *reeve.FlowRun {

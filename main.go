@@ -111,12 +111,26 @@ func (p *program) command() *cobra.Command {
 		Short:         "Run, list, save and check the flows of this program",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Args:          usageArgs(cobra.NoArgs),
+		RunE: func(c *cobra.Command, _ []string) error {
+			return usageError{fmt.Errorf("name a command: run, list, save or healthcheck (see %s --help)", c.CommandPath())}
+		},
 	}
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageError{fmt.Errorf("%w (see %s --help)", err, c.CommandPath())}
 	})
 	root.AddCommand(p.runCommand(), p.listCommand(), p.saveCommand(), p.healthcheckCommand())
 	return root
+}
+
+// usageArgs makes cobra's argument checks usage errors (exit 2).
+func usageArgs(check cobra.PositionalArgs) cobra.PositionalArgs {
+	return func(c *cobra.Command, args []string) error {
+		if err := check(c, args); err != nil {
+			return usageError{fmt.Errorf("%w (see %s --help)", err, c.CommandPath())}
+		}
+		return nil
+	}
 }
 
 // flow picks a flow by name; the name may be left out when there is one.
@@ -158,7 +172,7 @@ func (p *program) runCommand() *cobra.Command {
 		Short: "Run a flow here, showing live progress and a summary",
 		Long: "Run a flow in this process. Exits 0 only when the flow run succeeds.\n" +
 			"Parameters are --param name=value: text for string parameters, JSON for the others.",
-		Args: cobra.MaximumNArgs(1),
+		Args: usageArgs(cobra.MaximumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			f, err := p.flow(args)
 			if err != nil {
@@ -234,8 +248,8 @@ func writeSummary(w io.Writer, run *FlowRun) {
 		if i := strings.IndexByte(msg, '\n'); i >= 0 {
 			msg = msg[:i] + " …"
 		}
-		if len(msg) > 100 {
-			msg = msg[:97] + "..."
+		if r := []rune(msg); len(r) > 100 {
+			msg = string(r[:97]) + "..."
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", n.ID, tr.State.Kind, attempts, duration(tr.History), msg)
 	}
@@ -322,7 +336,7 @@ func (p *program) listCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:   "list",
 		Short: "List the flows of this program",
-		Args:  cobra.NoArgs,
+		Args:  usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			tw := tabwriter.NewWriter(p.stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "FLOW\tTASKS\tPARAMETERS\tSPEC HASH")
@@ -333,7 +347,11 @@ func (p *program) listCommand() *cobra.Command {
 					if par.Required {
 						ps = append(ps, par.Name+" (required)")
 					} else {
-						ps = append(ps, fmt.Sprintf("%s=%v", par.Name, par.Default))
+						d, _ := json.Marshal(par.Default)
+						if str, ok := par.Default.(string); ok {
+							d = []byte(str)
+						}
+						ps = append(ps, par.Name+"="+string(d))
 					}
 				}
 				hash, err := f.SpecHash()
@@ -401,7 +419,7 @@ func (p *program) healthcheckCommand() *cobra.Command {
 		Long: "Loads every spec (from --spec DIR, or the flows built into this program) and checks that\n" +
 			"every task resolves, checkpointed and cached tasks have a result store, declared environment\n" +
 			"variables are set and declared secrets resolve. Prints one line per check; exits 1 on any failure.",
-		Args: cobra.NoArgs,
+		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			checks := p.healthchecks(cmd.Context(), specDir, results, LocalSecrets(secretsFile))
 			failed := 0
@@ -496,11 +514,12 @@ func (p *program) healthchecks(ctx context.Context, specDir, results string, sec
 				add(false, name, "task %s persists its result but no result store is configured; set reeve.Results(url) on the flow, reeve.ResultStore(url) on the task, or pass --results URL", n.ID)
 				continue
 			}
-			if _, err := result.Open(ctx, url); err != nil {
+			st, err := result.Open(ctx, url)
+			if err != nil {
 				add(false, name, "task %s: result store: %v", n.ID, oneLine(err))
 				continue
 			}
-			add(true, name, "task %s persists its result to %s", n.ID, url)
+			add(true, name, "task %s persists its result to %s", n.ID, st.URL())
 		}
 		for _, e := range s.Env {
 			switch _, set := os.LookupEnv(e.Name); {

@@ -2,6 +2,7 @@ package reeve
 
 import (
 	"context"
+	"github.com/reevehq/reeve/internal/engine"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -12,7 +13,7 @@ import (
 func TestCachedResultExpires(t *testing.T) {
 	t.Parallel()
 	var calls atomic.Int32
-	task := NewTask0(t.Name()+"/task", func(context.Context) (int, error) { return int(calls.Add(1)), nil }, CacheFor(time.Hour))
+	task := NewTask0(t.Name()+"/task/"+engine.NewID(), func(context.Context) (int, error) { return int(calls.Add(1)), nil }, CacheFor(time.Hour))
 	f := NewFlow("expiry", Results(t.TempDir()))
 	ref := task.Bind(f)
 	clock := time.Now()

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -121,6 +122,8 @@ func TestCacheReusesFreshResults(t *testing.T) {
 // results go through the chosen serializer.
 type upper struct{}
 
+var registerUpper sync.Once
+
 func (upper) Name() string { return "upper" }
 func (upper) Marshal(v any) ([]byte, error) {
 	b, err := json.Marshal(v)
@@ -130,9 +133,11 @@ func (upper) Unmarshal(data []byte, v any) error { return json.Unmarshal(bytes.T
 
 func TestPluggableSerializer(t *testing.T) {
 	t.Parallel()
-	if err := reeve.RegisterSerializer(upper{}); err != nil {
-		t.Fatal(err)
-	}
+	registerUpper.Do(func() {
+		if err := reeve.RegisterSerializer(upper{}); err != nil {
+			t.Fatal(err)
+		}
+	})
 	dir := t.TempDir()
 	task := reeve.NewTask0(tn(t, "task"), func(context.Context) (string, error) { return "shout", nil })
 	f := reeve.NewFlow("ser", reeve.Results(dir))

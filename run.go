@@ -86,6 +86,7 @@ func (f *Flow) Run(ctx context.Context, o RunOptions) (*FlowRun, error) {
 		LogLevel:    o.LogLevel,
 		Secrets:     secrets,
 		Now:         o.now,
+		Validated:   true,
 	})
 	if err != nil {
 		return nil, err

@@ -179,7 +179,7 @@ func TestStateHandlers(t *testing.T) {
 			defer mu.Unlock()
 			who := c.Flow
 			if c.TaskRun != nil {
-				who = strings.TrimPrefix(c.TaskRun.Key(), t.Name()+"/")
+				who = short(c.TaskRun.Key())
 			}
 			*into = append(*into, who+":"+c.Old.Kind.String()+"→"+c.New.Kind.String())
 		}

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -79,6 +80,9 @@ type Config struct {
 	// CancelGrace is how long a cancelled run waits for running tasks to
 	// return before it marks them Cancelled and returns. 0: 10 s.
 	CancelGrace time.Duration
+	// Validated says the caller has just run g.Validate(ResultStore), so
+	// Execute need not do it again.
+	Validated bool
 	// Logger receives the engine's own warnings (a handler that panicked,
 	// a cache entry that could not be read). nil: slog.Default().
 	Logger *slog.Logger
@@ -119,8 +123,10 @@ func (tr *TaskRun) Key(n *Node) string { return taskKey(n.ID, tr.Index) }
 // the parameters are invalid; otherwise the run's final state says how it
 // went. Cancelling ctx stops scheduling new tasks and ends the run Cancelled.
 func Execute(ctx context.Context, g *Graph, cfg Config) (*Run, error) {
-	if err := g.Validate(cfg.ResultStore); err != nil {
-		return nil, err
+	if !cfg.Validated {
+		if err := g.Validate(cfg.ResultStore); err != nil {
+			return nil, err
+		}
 	}
 	params, err := g.ResolveParams(cfg.Params)
 	if err != nil {
@@ -421,7 +427,14 @@ func (r *runner) finish(ctx context.Context) {
 		}
 	})
 	if len(failed) > 0 {
-		msg := fmt.Sprintf("%d of %d reference tasks did not succeed: %s", len(failed), len(refs), describe(failed, func(state.Kind) bool { return true }))
+		parts := make([]string, 0, min(len(failed), 3))
+		for _, u := range failed[:min(len(failed), 3)] {
+			parts = append(parts, fmt.Sprintf("%s is %s", u.Task, u.State.Kind))
+		}
+		if len(failed) > 3 {
+			parts = append(parts, fmt.Sprintf("and %d more", len(failed)-3))
+		}
+		msg := fmt.Sprintf("%d of %d reference tasks did not succeed: %s", len(failed), len(refs), strings.Join(parts, ", "))
 		r.setFlowState(ctx, state.State{Kind: state.Failed, Message: msg, Time: r.now(), Counts: &counts})
 		return
 	}
