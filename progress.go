@@ -19,22 +19,24 @@ import (
 // in place, with failures, retries and log records printed above it; else
 // it prints plain lines.
 type progress struct {
-	mu       sync.Mutex
-	w        io.Writer
-	tty      bool
-	flow     string
-	start    time.Time
-	counts   state.Counts // leaf task runs (not mapped parents) by kind
-	retries  int
-	total    int
-	last     map[leafKey]state.Kind
-	drawn    bool
-	stop     chan struct{}
-	finished chan struct{}
+	mu      sync.Mutex
+	w       io.Writer
+	tty     bool
+	flow    string
+	start   time.Time
+	counts  state.Counts // leaf task runs (not mapped parents) by kind
+	retries int
+	total   int
+	last    map[leafKey]state.Kind
+	// childLines counts the lines printed per mapped task, on a terminal.
+	childLines map[string]int
+	drawn      bool
+	stop       chan struct{}
+	finished   chan struct{}
 }
 
 func newProgress(w io.Writer, tty bool, flow string) *progress {
-	p := &progress{w: w, tty: tty, flow: flow, start: time.Now(), last: map[leafKey]state.Kind{}}
+	p := &progress{w: w, tty: tty, flow: flow, start: time.Now(), last: map[leafKey]state.Kind{}, childLines: map[string]int{}}
 	if tty {
 		p.stop, p.finished = make(chan struct{}), make(chan struct{})
 		go p.tick()
@@ -85,8 +87,8 @@ func (p *progress) draw() {
 		}
 	}
 	failed := c[state.Failed] + c[state.TimedOut] + c[state.TriggerFailed]
-	line := fmt.Sprintf("%s  %d/%d done · %d running · %d failed · %d retrying · %s",
-		p.flow, done, p.total, c[state.Running], failed, c[state.Retrying], time.Since(p.start).Round(100*time.Millisecond))
+	line := fmt.Sprintf("%s  %d/%d done · %d running · %d failed · %d retrying (%d retries) · %s",
+		p.flow, done, p.total, c[state.Running], failed, c[state.Retrying], p.retries, time.Since(p.start).Round(100*time.Millisecond))
 	fmt.Fprint(p.w, "\r\x1b[2K"+line)
 	p.drawn = true
 }
@@ -135,6 +137,20 @@ func (p *progress) TaskRunState(_ context.Context, tr engine.TaskRunRef, s state
 	if !show {
 		return
 	}
+	if p.tty && tr.Index >= 0 {
+		// On a terminal, a big map's retries would scroll everything else
+		// away: show the first few per mapped task; the status line counts all.
+		p.mu.Lock()
+		p.childLines[tr.Task]++
+		n := p.childLines[tr.Task]
+		p.mu.Unlock()
+		if n > maxChildLines {
+			if n == maxChildLines+1 {
+				p.println(fmt.Sprintf("%s … more retries and failures of %s's children are counted in the status line", stamp(s.Time), tr.Task))
+			}
+			return
+		}
+	}
 	msg := s.Message
 	if i := strings.IndexByte(msg, '\n'); i >= 0 {
 		msg = msg[:i] + " …"
@@ -145,6 +161,10 @@ func (p *progress) TaskRunState(_ context.Context, tr engine.TaskRunRef, s state
 	}
 	p.println(line)
 }
+
+// maxChildLines bounds the retry and failure lines shown per mapped task on
+// a terminal.
+const maxChildLines = 20
 
 type leafKey struct {
 	task  string
