@@ -352,8 +352,8 @@ func TestRunProgressOnTerminal(t *testing.T) {
 		t.Fatalf("exit code %d\nstdout:\n%s\nstderr:\n%q", code, stdout.String(), out)
 	}
 	for _, want := range []string{
-		"\r\x1b[2Ktty  0/1 done · 1 running · 0 failed · 0 retrying · ",
-		"\r\x1b[2Ktty  1/1 done · 0 running · 0 failed · 0 retrying · ",
+		"\r\x1b[2Ktty  0/1 done · 1 running · 0 failed · 0 retrying (0 retries) · ",
+		"\r\x1b[2Ktty  1/1 done · 0 running · 0 failed · 0 retrying (0 retries) · ",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("stderr has no %q:\n%q", want, out)
