@@ -1,0 +1,203 @@
+// Package store is the persistence seam of the Reeve server: the records it
+// keeps (projects, flows and their versions, flow runs, task runs, their
+// state histories and logs) and the Store interface that the embedded SQLite
+// store (store/sqlite) and the PostgreSQL store (store/postgres) implement.
+// One conformance suite, store/storetest, runs against both.
+//
+// Errors carry reeve error codes: a missing record is reeve.ErrNotFound, a
+// duplicate or a stale state version is reeve.ErrConflict, a record that
+// breaks a rule is reeve.ErrInvalid. Every method is safe for concurrent use,
+// also by several server replicas on one database.
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/reevehq/reeve/internal/state"
+)
+
+// Store keeps the server's records.
+type Store interface {
+	// CreateProject creates a project; a taken name is ErrConflict.
+	CreateProject(ctx context.Context, p Project) (Project, error)
+	// GetProject returns a project by name, or ErrNotFound.
+	GetProject(ctx context.Context, name string) (Project, error)
+	// ListProjects returns every project, by name.
+	ListProjects(ctx context.Context) ([]Project, error)
+
+	// RegisterFlow records a flow version in one transaction. The project
+	// must exist (else ErrNotFound). When the flow's newest version has the
+	// same spec hash, storage, labels and run configuration, it returns that
+	// version and created=false; otherwise it creates the flow if needed,
+	// adds the next version and archives the previous one.
+	RegisterFlow(ctx context.Context, r Registration) (v FlowVersion, created bool, err error)
+	// GetFlow returns a flow by project and name, or ErrNotFound.
+	GetFlow(ctx context.Context, project, name string) (Flow, error)
+	// ListFlows returns a project's flows, by name.
+	ListFlows(ctx context.Context, project string) ([]Flow, error)
+	// GetFlowVersion returns a flow version by ID, or ErrNotFound.
+	GetFlowVersion(ctx context.Context, id string) (FlowVersion, error)
+	// ListFlowVersions returns a flow's versions, newest first.
+	ListFlowVersions(ctx context.Context, flowID string) ([]FlowVersion, error)
+
+	// CreateFlowRun creates a flow run of a flow version, in state
+	// r.State (Scheduled unless given) with state version 1. With an
+	// idempotency key already used for the same flow, it returns the
+	// existing run and created=false.
+	CreateFlowRun(ctx context.Context, r FlowRun) (run FlowRun, created bool, err error)
+	// GetFlowRun returns a flow run by ID, or ErrNotFound.
+	GetFlowRun(ctx context.Context, id string) (FlowRun, error)
+	// ListFlowRuns returns the flow runs matching f, newest first, and the
+	// cursor of the next page ("" on the last page).
+	ListFlowRuns(ctx context.Context, f FlowRunFilter) (runs []FlowRun, next string, err error)
+	// SetFlowRunState moves a flow run to s if its state version is still
+	// expect, recording s in the run's history and returning the run with
+	// its new version; a stale expect is ErrConflict and changes nothing.
+	SetFlowRunState(ctx context.Context, id string, expect int64, s state.State) (FlowRun, error)
+
+	// WriteTaskRunStates applies writes in order, in one transaction: each
+	// moves one task run of the flow run (created by a write with expect 0)
+	// to its state and records it in the history. If any write is stale
+	// (ErrConflict) or invalid, none is applied. It returns the task runs
+	// as written, in the order of writes.
+	WriteTaskRunStates(ctx context.Context, flowRunID string, writes []TaskRunWrite) ([]TaskRun, error)
+	// ListTaskRuns returns a flow run's task runs, by key.
+	ListTaskRuns(ctx context.Context, flowRunID string) ([]TaskRun, error)
+	// History returns the states of a flow run (taskRunID "") or of one of
+	// its task runs, oldest first.
+	History(ctx context.Context, flowRunID, taskRunID string) ([]state.State, error)
+
+	// AppendLogs stores log lines; their IDs are assigned in order.
+	AppendLogs(ctx context.Context, lines []LogLine) error
+	// ListLogs returns up to limit lines of a flow run (of one task run
+	// when taskRunID is not "") with IDs greater than after, oldest first.
+	ListLogs(ctx context.Context, flowRunID, taskRunID string, after int64, limit int) ([]LogLine, error)
+
+	// Close releases the store's connections.
+	Close() error
+}
+
+// Project groups flows, runs and secrets.
+type Project struct {
+	ID          string    `json:"id"`
+	Name        string    `json:"name"`
+	Description string    `json:"description,omitempty"`
+	CreatedAt   time.Time `json:"created_at"`
+}
+
+// Flow is a registered flow: a name in a project, with versions.
+type Flow struct {
+	ID            string    `json:"id"`
+	ProjectID     string    `json:"project_id"`
+	Name          string    `json:"name"`
+	LatestVersion int       `json:"latest_version"`
+	CreatedAt     time.Time `json:"created_at"`
+	UpdatedAt     time.Time `json:"updated_at"`
+}
+
+// Storage says how an agent gets a flow's program.
+type Storage struct {
+	Kind  string `json:"kind"`            // "local" or "docker"
+	Path  string `json:"path,omitempty"`  // local: the program's path
+	Image string `json:"image,omitempty"` // docker: a digest-pinned image reference
+}
+
+// RunConfig is how a flow's runs are executed.
+type RunConfig struct {
+	Executor string            `json:"executor,omitempty"`
+	Workers  int               `json:"workers,omitempty"`
+	CPU      string            `json:"cpu,omitempty"`    // e.g. "500m" or "2"
+	Memory   string            `json:"memory,omitempty"` // e.g. "512Mi"
+	Env      map[string]string `json:"env,omitempty"`
+}
+
+// Registration is a flow version to record.
+type Registration struct {
+	Project   string
+	Flow      string
+	SpecHash  string
+	Spec      json.RawMessage
+	Storage   Storage
+	Labels    []string
+	RunConfig RunConfig
+}
+
+// FlowVersion is one version of a flow's spec with its storage, labels and
+// run configuration. Only the newest version of a flow is not archived.
+type FlowVersion struct {
+	ID        string          `json:"id"`
+	FlowID    string          `json:"flow_id"`
+	Version   int             `json:"version"`
+	SpecHash  string          `json:"spec_hash"`
+	Spec      json.RawMessage `json:"spec"`
+	Storage   Storage         `json:"storage"`
+	Labels    []string        `json:"labels"`
+	RunConfig RunConfig       `json:"run_config"`
+	Archived  bool            `json:"archived"`
+	CreatedAt time.Time       `json:"created_at"`
+}
+
+// FlowRun is one run of a flow version.
+type FlowRun struct {
+	ID             string          `json:"id"`
+	ProjectID      string          `json:"project_id"`
+	FlowID         string          `json:"flow_id"`
+	FlowVersionID  string          `json:"flow_version_id"`
+	Name           string          `json:"name,omitempty"`
+	Params         json.RawMessage `json:"params,omitempty"` // a JSON object
+	IdempotencyKey string          `json:"idempotency_key,omitempty"`
+	Labels         []string        `json:"labels,omitempty"`
+	ScheduledAt    time.Time       `json:"scheduled_at"` // when it may start
+	State          state.State     `json:"state"`
+	Version        int64           `json:"version"` // state version: +1 on every state change
+	CreatedAt      time.Time       `json:"created_at"`
+	UpdatedAt      time.Time       `json:"updated_at"`
+}
+
+// FlowRunFilter selects flow runs. Zero fields match everything.
+type FlowRunFilter struct {
+	ProjectID     string
+	FlowID        string
+	States        []state.Kind
+	CreatedAfter  time.Time
+	CreatedBefore time.Time
+	Limit         int    // page size; 0 means 100, at most 1000
+	Cursor        string // from the previous page
+}
+
+// TaskRun is one task run of a flow run, keyed by its task run key
+// ("extract", "transform[3]").
+type TaskRun struct {
+	ID        string      `json:"id"`
+	FlowRunID string      `json:"flow_run_id"`
+	Key       string      `json:"key"`
+	Task      string      `json:"task"` // the bound task's ID in the flow
+	MapIndex  int         `json:"map_index"`
+	State     state.State `json:"state"`
+	Version   int64       `json:"version"`
+	CreatedAt time.Time   `json:"created_at"`
+	UpdatedAt time.Time   `json:"updated_at"`
+}
+
+// TaskRunWrite moves a task run to a state. Expect is the version the
+// writer last saw: 0 creates the task run.
+type TaskRunWrite struct {
+	Key      string
+	Task     string
+	MapIndex int
+	Expect   int64
+	State    state.State
+}
+
+// LogLine is one log record of a flow run.
+type LogLine struct {
+	ID        int64           `json:"id"` // assigned by the store, increasing
+	FlowRunID string          `json:"flow_run_id"`
+	TaskRunID string          `json:"task_run_id,omitempty"`
+	Time      time.Time       `json:"time"`
+	Level     string          `json:"level"`
+	Message   string          `json:"message"`
+	Attrs     json.RawMessage `json:"attrs,omitempty"`
+}
