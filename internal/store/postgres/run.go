@@ -1,0 +1,364 @@
+package postgres
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/reevehq/reeve"
+	"github.com/reevehq/reeve/internal/state"
+	"github.com/reevehq/reeve/internal/store"
+)
+
+// Page sizes of ListFlowRuns.
+const (
+	defaultRunPage = 100
+	maxRunPage     = 1000
+)
+
+// stateJSON normalises s as the store keeps it (times in UTC to the
+// microsecond; a zero Time becomes now) and returns it with its JSON text.
+// A state of an unknown kind is ErrInvalid.
+func (s *Store) stateJSON(st state.State) (state.State, string, error) {
+	if st.Kind >= state.Kind(len(state.Kinds())) {
+		return st, "", invalid("state kind %d is not a kind of state", uint8(st.Kind))
+	}
+	if st.Time.IsZero() {
+		st.Time = s.clock()
+	}
+	st.Time = normTime(st.Time)
+	st.StartAt = normTime(st.StartAt)
+	b, err := json.Marshal(st)
+	if err != nil {
+		return st, "", invalid("state %s: %v", st.Kind, err)
+	}
+	return st, string(b), nil
+}
+
+// decodeState reads a state as stateJSON wrote it.
+func decodeState(js string) (state.State, error) {
+	var st state.State
+	if err := json.Unmarshal([]byte(js), &st); err != nil {
+		return state.State{}, fmt.Errorf("decode state: %w", err)
+	}
+	return st, nil
+}
+
+// isZeroState reports whether no state was given.
+func isZeroState(st state.State) bool {
+	return st.Kind == state.Pending && st.Message == "" && st.Time.IsZero() && st.StartAt.IsZero() &&
+		st.Attempt == 0 && st.Result == nil && st.Counts == nil
+}
+
+// encodeParams checks that params, if any, is a JSON object and compacts
+// it; nil means none.
+func encodeParams(params json.RawMessage) (*string, error) {
+	if len(bytes.TrimSpace(params)) == 0 {
+		return nil, nil
+	}
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, params); err != nil || buf.Bytes()[0] != '{' {
+		return nil, invalid("the flow run's parameters are not a JSON object")
+	}
+	s := buf.String()
+	return &s, nil
+}
+
+const flowRunCols = `id, project_id, flow_id, flow_version_id, name, params::text, idempotency_key, labels,
+	scheduled_at, state_json::text, version, created_at, updated_at`
+
+func scanFlowRun(row pgx.Row) (store.FlowRun, error) {
+	var (
+		r      store.FlowRun
+		params *string
+		st     string
+	)
+	if err := row.Scan(&r.ID, &r.ProjectID, &r.FlowID, &r.FlowVersionID, &r.Name, &params, &r.IdempotencyKey,
+		&r.Labels, &r.ScheduledAt, &st, &r.Version, &r.CreatedAt, &r.UpdatedAt); err != nil {
+		return store.FlowRun{}, err
+	}
+	if params != nil {
+		r.Params = json.RawMessage(*params)
+	}
+	if len(r.Labels) == 0 {
+		r.Labels = nil
+	}
+	var err error
+	if r.State, err = decodeState(st); err != nil {
+		return store.FlowRun{}, fmt.Errorf("flow run %s: %w", r.ID, err)
+	}
+	r.ScheduledAt, r.CreatedAt, r.UpdatedAt = r.ScheduledAt.UTC(), r.CreatedAt.UTC(), r.UpdatedAt.UTC()
+	return r, nil
+}
+
+// CreateFlowRun creates a flow run of a flow version; see store.Store.
+func (s *Store) CreateFlowRun(ctx context.Context, r store.FlowRun) (store.FlowRun, bool, error) {
+	if r.FlowVersionID == "" {
+		return store.FlowRun{}, false, fmt.Errorf("create flow run: %w", invalid("a flow run needs a flow version ID"))
+	}
+	params, err := encodeParams(r.Params)
+	if err != nil {
+		return store.FlowRun{}, false, fmt.Errorf("create flow run: %w", err)
+	}
+	labels, err := encodeLabels(r.Labels)
+	if err != nil {
+		return store.FlowRun{}, false, fmt.Errorf("create flow run: %w", invalid("labels: %v", err))
+	}
+	st := r.State
+	if isZeroState(st) {
+		st = state.State{Kind: state.Scheduled}
+	}
+	st, stJSON, err := s.stateJSON(st)
+	if err != nil {
+		return store.FlowRun{}, false, fmt.Errorf("create flow run: %w", err)
+	}
+
+	var (
+		out     store.FlowRun
+		created bool
+	)
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		created = false
+		var flowID, projectID string
+		err := tx.QueryRow(ctx,
+			`SELECT v.flow_id, f.project_id FROM flow_versions v JOIN flows f ON f.id = v.flow_id WHERE v.id = $1`,
+			r.FlowVersionID).Scan(&flowID, &projectID)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return notFound("flow version", r.FlowVersionID)
+		}
+		if err != nil {
+			return dbErr(err)
+		}
+		if r.FlowID != "" && r.FlowID != flowID {
+			return invalid("flow version %q is a version of flow %q, not of flow %q", r.FlowVersionID, flowID, r.FlowID)
+		}
+		if r.ProjectID != "" && r.ProjectID != projectID {
+			return invalid("flow version %q is in project %q, not in project %q", r.FlowVersionID, projectID, r.ProjectID)
+		}
+		existing := func() error {
+			out, err = scanFlowRun(tx.QueryRow(ctx,
+				`SELECT `+flowRunCols+` FROM flow_runs WHERE flow_id = $1 AND idempotency_key = $2`,
+				flowID, r.IdempotencyKey))
+			return err
+		}
+		if r.IdempotencyKey != "" {
+			err := existing()
+			if err == nil {
+				return nil
+			}
+			if !errors.Is(err, pgx.ErrNoRows) {
+				return dbErr(err)
+			}
+		}
+		id, err := newID()
+		if err != nil {
+			return err
+		}
+		now := s.clock()
+		scheduled := normTime(r.ScheduledAt)
+		if scheduled.IsZero() {
+			scheduled = now
+		}
+		// The run and the first state of its history in one statement. A
+		// run with the same idempotency key that another transaction
+		// inserts meanwhile makes this one insert nothing: it is returned
+		// instead.
+		tag, err := tx.Exec(ctx,
+			`WITH run AS (
+				INSERT INTO flow_runs (id, project_id, flow_id, flow_version_id, name, params, idempotency_key, labels,
+					scheduled_at, state, state_json, version, created_at, updated_at)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 1, $12, $12)
+				ON CONFLICT (flow_id, idempotency_key) WHERE idempotency_key <> '' DO NOTHING
+				RETURNING id
+			)
+			INSERT INTO states (flow_run_id, task_run_id, seq, state, state_json, time)
+			SELECT id, NULL, 1, $10, $11, $13 FROM run`,
+			id, projectID, flowID, r.FlowVersionID, r.Name, params, r.IdempotencyKey, labels,
+			scheduled, st.Kind.String(), stJSON, now, st.Time)
+		if err != nil {
+			return dbErr(err)
+		}
+		if tag.RowsAffected() == 0 {
+			return dbErr(existing())
+		}
+		out = store.FlowRun{
+			ID:             id,
+			ProjectID:      projectID,
+			FlowID:         flowID,
+			FlowVersionID:  r.FlowVersionID,
+			Name:           r.Name,
+			IdempotencyKey: r.IdempotencyKey,
+			ScheduledAt:    scheduled,
+			State:          st,
+			Version:        1,
+			CreatedAt:      now,
+			UpdatedAt:      now,
+		}
+		if params != nil {
+			out.Params = json.RawMessage(*params)
+		}
+		if len(r.Labels) > 0 {
+			out.Labels = append([]string(nil), r.Labels...)
+		}
+		created = true
+		return nil
+	})
+	if err != nil {
+		return store.FlowRun{}, false, fmt.Errorf("create flow run of flow version %q: %w", r.FlowVersionID, err)
+	}
+	return out, created, nil
+}
+
+// GetFlowRun returns a flow run by ID, or ErrNotFound.
+func (s *Store) GetFlowRun(ctx context.Context, id string) (store.FlowRun, error) {
+	r, err := scanFlowRun(s.pool.QueryRow(ctx, `SELECT `+flowRunCols+` FROM flow_runs WHERE id = $1`, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return store.FlowRun{}, fmt.Errorf("get flow run: %w", notFound("flow run", id))
+	}
+	if err != nil {
+		return store.FlowRun{}, fmt.Errorf("get flow run %q: %w", id, dbErr(err))
+	}
+	return r, nil
+}
+
+// runCursor is the position after the last row of a page. Its text form is
+// the SQLite store's.
+type runCursor struct {
+	created int64 // microseconds since the Unix epoch
+	id      string
+}
+
+func (c runCursor) String() string {
+	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(c.created, 10) + "," + c.id))
+}
+
+func parseRunCursor(s string) (runCursor, error) {
+	bad := invalid("malformed cursor %q: pass the cursor of the previous page unchanged, or none for the first page", s)
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return runCursor{}, bad
+	}
+	created, id, ok := strings.Cut(string(b), ",")
+	if !ok || id == "" {
+		return runCursor{}, bad
+	}
+	n, err := strconv.ParseInt(created, 10, 64)
+	if err != nil {
+		return runCursor{}, bad
+	}
+	return runCursor{created: n, id: id}, nil
+}
+
+// ListFlowRuns returns the flow runs matching f, newest first, and the
+// cursor of the next page ("" on the last page). CreatedAfter is inclusive,
+// CreatedBefore exclusive.
+func (s *Store) ListFlowRuns(ctx context.Context, f store.FlowRunFilter) ([]store.FlowRun, string, error) {
+	limit := f.Limit
+	switch {
+	case limit < 0:
+		return nil, "", fmt.Errorf("list flow runs: %w", invalid("page size %d is negative", limit))
+	case limit == 0:
+		limit = defaultRunPage
+	case limit > maxRunPage:
+		limit = maxRunPage
+	}
+	var (
+		where []string
+		args  []any
+	)
+	arg := func(v any) string {
+		args = append(args, v)
+		return "$" + strconv.Itoa(len(args))
+	}
+	if f.ProjectID != "" {
+		where = append(where, "project_id = "+arg(f.ProjectID))
+	}
+	if f.FlowID != "" {
+		where = append(where, "flow_id = "+arg(f.FlowID))
+	}
+	if len(f.States) > 0 {
+		kinds := make([]string, len(f.States))
+		for i, k := range f.States {
+			kinds[i] = k.String()
+		}
+		where = append(where, "state = ANY("+arg(kinds)+")")
+	}
+	if !f.CreatedAfter.IsZero() {
+		where = append(where, "created_at >= "+arg(ceilMicros(f.CreatedAfter)))
+	}
+	if !f.CreatedBefore.IsZero() {
+		where = append(where, "created_at < "+arg(ceilMicros(f.CreatedBefore)))
+	}
+	if f.Cursor != "" {
+		c, err := parseRunCursor(f.Cursor)
+		if err != nil {
+			return nil, "", fmt.Errorf("list flow runs: %w", err)
+		}
+		where = append(where, "(created_at, id) < ("+arg(time.UnixMicro(c.created).UTC())+", "+arg(c.id)+")")
+	}
+	q := `SELECT ` + flowRunCols + ` FROM flow_runs`
+	if len(where) > 0 {
+		q += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	q += ` ORDER BY created_at DESC, id DESC LIMIT ` + arg(limit+1)
+
+	rows, err := s.pool.Query(ctx, q, args...)
+	if err != nil {
+		return nil, "", fmt.Errorf("list flow runs: %w", dbErr(err))
+	}
+	runs, err := collect(rows, scanFlowRun)
+	if err != nil {
+		return nil, "", fmt.Errorf("list flow runs: %w", dbErr(err))
+	}
+	if len(runs) <= limit {
+		return runs, "", nil
+	}
+	runs = runs[:limit]
+	last := runs[limit-1]
+	return runs, runCursor{created: last.CreatedAt.UnixMicro(), id: last.ID}.String(), nil
+}
+
+// SetFlowRunState moves a flow run to st if its state version is still
+// expect; see store.Store.
+func (s *Store) SetFlowRunState(ctx context.Context, id string, expect int64, st state.State) (store.FlowRun, error) {
+	st, stJSON, err := s.stateJSON(st)
+	if err != nil {
+		return store.FlowRun{}, fmt.Errorf("set state of flow run %q: %w", id, err)
+	}
+	// One statement moves the run and records the state, atomically.
+	out, err := scanFlowRun(s.pool.QueryRow(ctx,
+		`WITH run AS (
+			UPDATE flow_runs SET state = $1, state_json = $2, version = version + 1, updated_at = $3
+			WHERE id = $4 AND version = $5
+			RETURNING `+flowRunCols+`
+		), history AS (
+			INSERT INTO states (flow_run_id, task_run_id, seq, state, state_json, time)
+			SELECT id, NULL, version, $1, $2, $6 FROM run
+		)
+		SELECT * FROM run`,
+		st.Kind.String(), stJSON, s.clock(), id, expect, st.Time))
+	if errors.Is(err, pgx.ErrNoRows) {
+		var current int64
+		err := s.pool.QueryRow(ctx, `SELECT version FROM flow_runs WHERE id = $1`, id).Scan(&current)
+		if errors.Is(err, pgx.ErrNoRows) {
+			err = notFound("flow run", id)
+		} else if err == nil {
+			err = reeve.Errorf(reeve.CodeConflict,
+				"flow run %q is at state version %d, not %d: it changed since it was read; reload it and retry",
+				id, current, expect)
+		}
+		return store.FlowRun{}, fmt.Errorf("set state of flow run %q to %s: %w", id, st.Kind, dbErr(err))
+	}
+	if err != nil {
+		return store.FlowRun{}, fmt.Errorf("set state of flow run %q to %s: %w", id, st.Kind, dbErr(err))
+	}
+	return out, nil
+}

@@ -1,0 +1,351 @@
+package sqlite
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/reevehq/reeve"
+	"github.com/reevehq/reeve/internal/state"
+	"github.com/reevehq/reeve/internal/store"
+)
+
+// Page sizes of ListFlowRuns.
+const (
+	defaultRunPage = 100
+	maxRunPage     = 1000
+)
+
+// stateJSON normalises s as the store keeps it (times in UTC to the
+// microsecond; a zero Time becomes now) and returns it with its JSON text.
+// A state of an unknown kind is ErrInvalid.
+func (s *Store) stateJSON(st state.State) (state.State, string, error) {
+	if st.Kind >= state.Kind(len(state.Kinds())) {
+		return st, "", invalid("state kind %d is not a kind of state", uint8(st.Kind))
+	}
+	if st.Time.IsZero() {
+		st.Time = s.clock()
+	}
+	st.Time = normTime(st.Time)
+	st.StartAt = normTime(st.StartAt)
+	b, err := json.Marshal(st)
+	if err != nil {
+		return st, "", invalid("state %s: %v", st.Kind, err)
+	}
+	return st, string(b), nil
+}
+
+// decodeState reads a state as stateJSON wrote it.
+func decodeState(js string) (state.State, error) {
+	var st state.State
+	if err := json.Unmarshal([]byte(js), &st); err != nil {
+		return state.State{}, fmt.Errorf("decode state: %w", err)
+	}
+	return st, nil
+}
+
+// isZeroState reports whether no state was given.
+func isZeroState(st state.State) bool {
+	return st.Kind == state.Pending && st.Message == "" && st.Time.IsZero() && st.StartAt.IsZero() &&
+		st.Attempt == 0 && st.Result == nil && st.Counts == nil
+}
+
+// encodeParams checks that params, if any, is a JSON object and compacts it.
+func encodeParams(params json.RawMessage) (sql.NullString, error) {
+	if len(bytes.TrimSpace(params)) == 0 {
+		return sql.NullString{}, nil
+	}
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, params); err != nil || buf.Bytes()[0] != '{' {
+		return sql.NullString{}, invalid("the flow run's parameters are not a JSON object")
+	}
+	return sql.NullString{String: buf.String(), Valid: true}, nil
+}
+
+const flowRunCols = `id, project_id, flow_id, flow_version_id, name, params, idempotency_key, labels,
+	scheduled_at, state_json, version, created_at, updated_at`
+
+func scanFlowRun(sc interface{ Scan(...any) error }) (store.FlowRun, error) {
+	var (
+		r                           store.FlowRun
+		params                      sql.NullString
+		labels, st                  string
+		scheduled, created, updated int64
+	)
+	if err := sc.Scan(&r.ID, &r.ProjectID, &r.FlowID, &r.FlowVersionID, &r.Name, &params, &r.IdempotencyKey,
+		&labels, &scheduled, &st, &r.Version, &created, &updated); err != nil {
+		return store.FlowRun{}, err
+	}
+	if params.Valid {
+		r.Params = json.RawMessage(params.String)
+	}
+	if err := json.Unmarshal([]byte(labels), &r.Labels); err != nil {
+		return store.FlowRun{}, fmt.Errorf("flow run %s: labels: %w", r.ID, err)
+	}
+	if len(r.Labels) == 0 {
+		r.Labels = nil
+	}
+	var err error
+	if r.State, err = decodeState(st); err != nil {
+		return store.FlowRun{}, fmt.Errorf("flow run %s: %w", r.ID, err)
+	}
+	r.ScheduledAt, r.CreatedAt, r.UpdatedAt = fromMicros(scheduled), fromMicros(created), fromMicros(updated)
+	return r, nil
+}
+
+// CreateFlowRun creates a flow run of a flow version; see store.Store.
+func (s *Store) CreateFlowRun(ctx context.Context, r store.FlowRun) (store.FlowRun, bool, error) {
+	if r.FlowVersionID == "" {
+		return store.FlowRun{}, false, fmt.Errorf("create flow run: %w", invalid("a flow run needs a flow version ID"))
+	}
+	params, err := encodeParams(r.Params)
+	if err != nil {
+		return store.FlowRun{}, false, fmt.Errorf("create flow run: %w", err)
+	}
+	labels, err := encodeLabels(r.Labels)
+	if err != nil {
+		return store.FlowRun{}, false, fmt.Errorf("create flow run: %w", invalid("labels: %v", err))
+	}
+	st := r.State
+	if isZeroState(st) {
+		st = state.State{Kind: state.Scheduled}
+	}
+	st, stJSON, err := s.stateJSON(st)
+	if err != nil {
+		return store.FlowRun{}, false, fmt.Errorf("create flow run: %w", err)
+	}
+
+	var (
+		out     store.FlowRun
+		created bool
+	)
+	err = s.inTx(ctx, func(tx *sql.Tx) error {
+		var flowID, projectID string
+		err := tx.QueryRowContext(ctx,
+			`SELECT v.flow_id, f.project_id FROM flow_versions v JOIN flows f ON f.id = v.flow_id WHERE v.id = ?`,
+			r.FlowVersionID).Scan(&flowID, &projectID)
+		if errors.Is(err, sql.ErrNoRows) {
+			return notFound("flow version", r.FlowVersionID)
+		}
+		if err != nil {
+			return dbErr(err)
+		}
+		if r.FlowID != "" && r.FlowID != flowID {
+			return invalid("flow version %q is a version of flow %q, not of flow %q", r.FlowVersionID, flowID, r.FlowID)
+		}
+		if r.ProjectID != "" && r.ProjectID != projectID {
+			return invalid("flow version %q is in project %q, not in project %q", r.FlowVersionID, projectID, r.ProjectID)
+		}
+		if r.IdempotencyKey != "" {
+			out, err = scanFlowRun(tx.QueryRowContext(ctx,
+				`SELECT `+flowRunCols+` FROM flow_runs WHERE flow_id = ? AND idempotency_key = ?`,
+				flowID, r.IdempotencyKey))
+			if err == nil {
+				return nil
+			}
+			if !errors.Is(err, sql.ErrNoRows) {
+				return dbErr(err)
+			}
+		}
+		id, err := newID()
+		if err != nil {
+			return err
+		}
+		now := s.clock()
+		scheduled := normTime(r.ScheduledAt)
+		if scheduled.IsZero() {
+			scheduled = now
+		}
+		out = store.FlowRun{
+			ID:             id,
+			ProjectID:      projectID,
+			FlowID:         flowID,
+			FlowVersionID:  r.FlowVersionID,
+			Name:           r.Name,
+			IdempotencyKey: r.IdempotencyKey,
+			ScheduledAt:    scheduled,
+			State:          st,
+			Version:        1,
+			CreatedAt:      now,
+			UpdatedAt:      now,
+		}
+		if params.Valid {
+			out.Params = json.RawMessage(params.String)
+		}
+		if len(r.Labels) > 0 {
+			out.Labels = append([]string(nil), r.Labels...)
+		}
+		if _, err := tx.ExecContext(ctx,
+			`INSERT INTO flow_runs (id, project_id, flow_id, flow_version_id, name, params, idempotency_key, labels,
+				scheduled_at, state, state_json, version, created_at, updated_at)
+			 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)`,
+			id, projectID, flowID, r.FlowVersionID, r.Name, params, r.IdempotencyKey, labels,
+			micros(scheduled), st.Kind.String(), stJSON, micros(now), micros(now)); err != nil {
+			return dbErr(err)
+		}
+		if _, err := tx.ExecContext(ctx,
+			`INSERT INTO states (flow_run_id, task_run_id, seq, state, state_json, time) VALUES (?, NULL, 1, ?, ?, ?)`,
+			id, st.Kind.String(), stJSON, micros(st.Time)); err != nil {
+			return dbErr(err)
+		}
+		created = true
+		return nil
+	})
+	if err != nil {
+		return store.FlowRun{}, false, fmt.Errorf("create flow run of flow version %q: %w", r.FlowVersionID, err)
+	}
+	return out, created, nil
+}
+
+// GetFlowRun returns a flow run by ID, or ErrNotFound.
+func (s *Store) GetFlowRun(ctx context.Context, id string) (store.FlowRun, error) {
+	r, err := scanFlowRun(s.read.QueryRowContext(ctx, `SELECT `+flowRunCols+` FROM flow_runs WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.FlowRun{}, fmt.Errorf("get flow run: %w", notFound("flow run", id))
+	}
+	if err != nil {
+		return store.FlowRun{}, fmt.Errorf("get flow run %q: %w", id, dbErr(err))
+	}
+	return r, nil
+}
+
+// runCursor is the position after the last row of a page.
+type runCursor struct {
+	created int64 // microseconds
+	id      string
+}
+
+func (c runCursor) String() string {
+	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(c.created, 10) + "," + c.id))
+}
+
+func parseRunCursor(s string) (runCursor, error) {
+	bad := invalid("malformed cursor %q: pass the cursor of the previous page unchanged, or none for the first page", s)
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return runCursor{}, bad
+	}
+	created, id, ok := strings.Cut(string(b), ",")
+	if !ok || id == "" {
+		return runCursor{}, bad
+	}
+	n, err := strconv.ParseInt(created, 10, 64)
+	if err != nil {
+		return runCursor{}, bad
+	}
+	return runCursor{created: n, id: id}, nil
+}
+
+// ListFlowRuns returns the flow runs matching f, newest first, and the
+// cursor of the next page ("" on the last page). CreatedAfter is inclusive,
+// CreatedBefore exclusive.
+func (s *Store) ListFlowRuns(ctx context.Context, f store.FlowRunFilter) ([]store.FlowRun, string, error) {
+	limit := f.Limit
+	switch {
+	case limit < 0:
+		return nil, "", fmt.Errorf("list flow runs: %w", invalid("page size %d is negative", limit))
+	case limit == 0:
+		limit = defaultRunPage
+	case limit > maxRunPage:
+		limit = maxRunPage
+	}
+	var (
+		where []string
+		args  []any
+	)
+	if f.ProjectID != "" {
+		where, args = append(where, "project_id = ?"), append(args, f.ProjectID)
+	}
+	if f.FlowID != "" {
+		where, args = append(where, "flow_id = ?"), append(args, f.FlowID)
+	}
+	if len(f.States) > 0 {
+		where = append(where, "state IN (?"+strings.Repeat(", ?", len(f.States)-1)+")")
+		for _, k := range f.States {
+			args = append(args, k.String())
+		}
+	}
+	if !f.CreatedAfter.IsZero() {
+		where, args = append(where, "created_at >= ?"), append(args, ceilMicros(f.CreatedAfter))
+	}
+	if !f.CreatedBefore.IsZero() {
+		where, args = append(where, "created_at < ?"), append(args, ceilMicros(f.CreatedBefore))
+	}
+	if f.Cursor != "" {
+		c, err := parseRunCursor(f.Cursor)
+		if err != nil {
+			return nil, "", fmt.Errorf("list flow runs: %w", err)
+		}
+		where = append(where, "(created_at < ? OR (created_at = ? AND id < ?))")
+		args = append(args, c.created, c.created, c.id)
+	}
+	q := `SELECT ` + flowRunCols + ` FROM flow_runs`
+	if len(where) > 0 {
+		q += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	q += ` ORDER BY created_at DESC, id DESC LIMIT ?`
+	args = append(args, limit+1)
+
+	rows, err := s.read.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, "", fmt.Errorf("list flow runs: %w", dbErr(err))
+	}
+	runs, err := collect(rows, scanFlowRun)
+	if err != nil {
+		return nil, "", fmt.Errorf("list flow runs: %w", dbErr(err))
+	}
+	if len(runs) <= limit {
+		return runs, "", nil
+	}
+	runs = runs[:limit]
+	last := runs[limit-1]
+	return runs, runCursor{created: micros(last.CreatedAt), id: last.ID}.String(), nil
+}
+
+// SetFlowRunState moves a flow run to st if its state version is still
+// expect; see store.Store.
+func (s *Store) SetFlowRunState(ctx context.Context, id string, expect int64, st state.State) (store.FlowRun, error) {
+	st, stJSON, err := s.stateJSON(st)
+	if err != nil {
+		return store.FlowRun{}, fmt.Errorf("set state of flow run %q: %w", id, err)
+	}
+	var out store.FlowRun
+	err = s.inTx(ctx, func(tx *sql.Tx) error {
+		now := s.clock()
+		var err error
+		out, err = scanFlowRun(tx.QueryRowContext(ctx,
+			`UPDATE flow_runs SET state = ?, state_json = ?, version = version + 1, updated_at = ?
+			 WHERE id = ? AND version = ? RETURNING `+flowRunCols,
+			st.Kind.String(), stJSON, micros(now), id, expect))
+		if errors.Is(err, sql.ErrNoRows) {
+			var current int64
+			err := tx.QueryRowContext(ctx, `SELECT version FROM flow_runs WHERE id = ?`, id).Scan(&current)
+			if errors.Is(err, sql.ErrNoRows) {
+				return notFound("flow run", id)
+			}
+			if err != nil {
+				return dbErr(err)
+			}
+			return reeve.Errorf(reeve.CodeConflict,
+				"flow run %q is at state version %d, not %d: it changed since it was read; reload it and retry",
+				id, current, expect)
+		}
+		if err != nil {
+			return dbErr(err)
+		}
+		_, err = tx.ExecContext(ctx,
+			`INSERT INTO states (flow_run_id, task_run_id, seq, state, state_json, time) VALUES (?, NULL, ?, ?, ?, ?)`,
+			id, out.Version, st.Kind.String(), stJSON, micros(st.Time))
+		return dbErr(err)
+	})
+	if err != nil {
+		return store.FlowRun{}, fmt.Errorf("set state of flow run %q to %s: %w", id, st.Kind, err)
+	}
+	return out, nil
+}
