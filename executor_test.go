@@ -63,11 +63,15 @@ func TestParallelExecutorIsBounded(t *testing.T) {
 	if p := peak.Load(); p > 3 || p < 2 {
 		t.Errorf("peak concurrency %d with 3 workers", p)
 	}
-	peak.Store(0)
-	mustRun(t, f, reeve.RunOptions{Executor: reeve.Sequential})
-	if p := peak.Load(); p != 1 {
-		t.Errorf("sequential executor ran %d tasks at once", p)
+	for _, o := range []reeve.RunOptions{{Executor: reeve.Sequential}, {Executor: reeve.Parallel, Workers: 1}} {
+		peak.Store(0)
+		mustRun(t, f, o)
+		if p := peak.Load(); p != 1 {
+			t.Errorf("%s with %d workers ran %d tasks at once", o.Executor, o.Workers, p)
+		}
 	}
+	_, err := f.Run(t.Context(), reeve.RunOptions{Workers: -1})
+	wantErrContains(t, err, "workers must be at least 1")
 }
 
 // TestExecutorsAgree runs a flow with mapping, failures, skips and retries
@@ -136,7 +140,9 @@ func TestExecutorsAgree(t *testing.T) {
 
 func TestUnknownExecutorIsRejected(t *testing.T) {
 	t.Parallel()
+	id := reeve.NewTask1(tn(t, "id"), ok[int])
 	f := reeve.NewFlow("x")
+	id.Bind(f, reeve.Const(f, 1))
 	_, err := f.Run(t.Context(), reeve.RunOptions{Executor: "dask"})
 	wantErrContains(t, err, `unknown executor "dask"`, "sequential", "parallel")
 }

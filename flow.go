@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"slices"
 	"strconv"
+	"sync"
 
 	"github.com/reevehq/reeve/internal/engine"
 	"github.com/reevehq/reeve/internal/spec"
@@ -25,6 +26,9 @@ type Flow struct {
 	ids         map[string]bool
 	next        map[string]int // next suffix per task name, for unique IDs
 	errs        []error        // mistakes made while building, reported by Validate
+	gen         int            // changes with every change of the graph
+	specMu      sync.Mutex
+	specChecked int // gen+1 when the spec rules last passed
 }
 
 // paramDecl is what a spec says of a parameter's type.
@@ -103,6 +107,7 @@ func (f *Flow) OnFailure(h Handler) { f.OnStateChange(onKinds(h, Failed)) }
 // state. By default these are the terminal tasks (those with no downstream).
 func (f *Flow) ReferenceTasks(tasks ...Upstream) {
 	f.g.Reference = f.g.Reference[:0]
+	f.gen++
 	for _, t := range tasks {
 		if i, ok := f.nodeOf(t, "ReferenceTasks"); ok {
 			f.g.Reference = append(f.g.Reference, i)
@@ -142,6 +147,7 @@ func (r Ref[T]) After(up ...Upstream) Ref[T] {
 	for _, u := range up {
 		if j, ok := f.nodeOf(u, "After"); ok && !slices.Contains(f.g.Nodes[i].After, j) {
 			f.g.Nodes[i].After = append(f.g.Nodes[i].After, j)
+			f.gen++
 		}
 	}
 	return r
@@ -218,6 +224,7 @@ func Param[T any](f *Flow, name string, opts ...ParamOption[T]) Ref[T] {
 		p.Default = c.def
 	}
 	f.g.Params = append(f.g.Params, p)
+	f.gen++
 	f.params = append(f.params, paramDecl{jsonType: jsonType(typ), goType: typ.String()})
 	return Ref[T]{refCore{f: f, arg: engine.Arg{Kind: engine.ArgParam, Param: len(f.g.Params) - 1}}}
 }
@@ -270,6 +277,7 @@ func (f *Flow) bind(def *engine.TaskDef, mapped bool, ins []input, opts []BindOp
 		node.Args[i] = a
 	}
 	f.g.Nodes = append(f.g.Nodes, node)
+	f.gen++
 	idx := len(f.g.Nodes) - 1
 	for _, u := range c.after {
 		if j, ok := f.nodeOf(u, "After"); ok && !slices.Contains(node.After, j) {
@@ -290,5 +298,34 @@ func (f *Flow) Validate(resultStore string) error {
 	if len(f.errs) > 0 {
 		return errors.Join(f.errs...)
 	}
-	return f.g.Validate(resultStore)
+	if err := f.g.Validate(resultStore); err != nil {
+		return err
+	}
+	return f.checkSpec()
+}
+
+// checkSpec applies the spec's rules (names, durations, schedule, ...), so a
+// flow that runs can also be saved and registered. It is checked once per
+// change of the flow.
+func (f *Flow) checkSpec() error {
+	f.specMu.Lock()
+	defer f.specMu.Unlock()
+	if f.specChecked == f.gen+1 {
+		return nil
+	}
+	if _, err := f.makeSpec(true); err != nil && errors.Is(err, spec.ErrInvalid) {
+		return err
+	}
+	var errs []error
+	for _, n := range f.g.Nodes {
+		o := n.Opts
+		if o.Retries < 0 || o.RetryDelay < 0 || o.MaxRetryDelay < 0 || o.Timeout < 0 || o.CacheFor < 0 || !(o.Backoff >= 0) {
+			errs = append(errs, fmt.Errorf("flow %q: task %q: retries, delays, backoff, timeout and cache duration must not be negative", f.g.Flow, n.ID))
+		}
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	f.specChecked = f.gen + 1
+	return nil
 }

@@ -43,6 +43,10 @@ const (
 // process: 0 only when the command succeeded.
 func Main(flows ...*Flow) {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-ctx.Done()
+		stop() // the first signal cancels the run; a second one ends the program at once
+	}()
 	code := runMain(ctx, flows, os.Args[1:], os.Stdout, os.Stderr, isTerminal(os.Stderr))
 	stop()
 	os.Exit(code)

@@ -41,6 +41,9 @@ type RunOptions struct {
 	LogLevel   slog.Level
 	// FlowRunID names the run; "" makes a new time-ordered ID.
 	FlowRunID string
+	// CancelGrace is how long a cancelled run waits for running tasks to
+	// return before marking them Cancelled; 0 means 10 s.
+	CancelGrace time.Duration
 
 	reporter engine.Reporter
 	now      func() time.Time
@@ -64,10 +67,12 @@ func (f *Flow) Run(ctx context.Context, o RunOptions) (*FlowRun, error) {
 	switch o.Executor {
 	case "", Parallel:
 		workers = o.Workers
-		if workers <= 0 {
+		if workers < 0 {
+			return nil, fmt.Errorf("workers must be at least 1, got %d", workers)
+		}
+		if workers == 0 {
 			workers = engine.DefaultWorkers()
 		}
-		workers = max(workers, 2) // one worker is the sequential executor
 	case Sequential:
 	default:
 		return nil, fmt.Errorf("unknown executor %q: use %q or %q", o.Executor, Sequential, Parallel)
@@ -87,6 +92,7 @@ func (f *Flow) Run(ctx context.Context, o RunOptions) (*FlowRun, error) {
 		Secrets:     secrets,
 		Now:         o.now,
 		Validated:   true,
+		CancelGrace: o.CancelGrace,
 	})
 	if err != nil {
 		return nil, err

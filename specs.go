@@ -16,7 +16,11 @@ import (
 
 // toSpec serializes the flow. It fails on a flow that does not validate
 // and on constants or defaults that are not JSON-serializable.
-func (f *Flow) toSpec() (*spec.Spec, error) {
+func (f *Flow) toSpec() (*spec.Spec, error) { return f.makeSpec(false) }
+
+// makeSpec builds the spec; light leaves out every task but the first (for
+// checking the flow's own fields quickly).
+func (f *Flow) makeSpec(light bool) (*spec.Spec, error) {
 	if len(f.errs) > 0 {
 		return nil, errors.Join(f.errs...)
 	}
@@ -47,8 +51,16 @@ func (f *Flow) toSpec() (*spec.Spec, error) {
 		}
 		s.Parameters = append(s.Parameters, sp)
 	}
-	for _, n := range f.g.Nodes {
+	for ni, n := range f.g.Nodes {
+		if light && ni > 0 {
+			break
+		}
 		t := spec.Task{ID: n.ID, Task: n.Def.Name, Mapped: n.Mapped, Options: specOptions(n.Opts)}
+		if light {
+			t.Mapped = false
+			s.Tasks = append(s.Tasks, t)
+			continue
+		}
 		for ai, a := range n.Args {
 			in := spec.Input{Each: a.Each}
 			switch a.Kind {
@@ -71,6 +83,9 @@ func (f *Flow) toSpec() (*spec.Spec, error) {
 		s.Tasks = append(s.Tasks, t)
 	}
 	for _, i := range f.g.Reference {
+		if light {
+			break
+		}
 		s.ReferenceTasks = append(s.ReferenceTasks, f.g.Nodes[i].ID)
 	}
 	if len(errs) > 0 {

@@ -33,8 +33,10 @@ func (r *runner) prepare(ctx context.Context, i int) {
 		r.endTaskRun(ctx, tr, state.State{Kind: state.Skipped, Message: msg, Time: r.now()})
 		return
 	}
-	if !elementwise {
-		if msg := node.Opts.Trigger.check(ups); msg != "" {
+	// With element-wise inputs the trigger is checked per child; a trigger
+	// that needs all upstream tasks to pass must pass on the others first.
+	if !elementwise || node.Opts.Trigger.needsAll() {
+		if msg := r.checkTrigger(node, ups); msg != "" {
 			r.endTaskRun(ctx, tr, state.State{Kind: state.TriggerFailed, Message: msg, Time: r.now()})
 			return
 		}
@@ -73,6 +75,17 @@ func (r *runner) parentUpstream(node *Node) (ups []Upstream, elementwise bool) {
 		add(u)
 	}
 	return ups, elementwise
+}
+
+// checkTrigger evaluates a node's trigger; a custom trigger that panics
+// fails the check with the panic in the message.
+func (r *runner) checkTrigger(node *Node, ups []Upstream) (msg string) {
+	defer func() {
+		if p := recover(); p != nil {
+			msg = fmt.Sprintf("trigger %s panicked: %v\n\n%s", node.Opts.Trigger.Name, p, debug.Stack())
+		}
+	}()
+	return node.Opts.Trigger.check(ups)
 }
 
 // allUpstreamSucceeded is the fast path of prepare for the default trigger:
@@ -181,7 +194,7 @@ func (r *runner) prepareChild(ctx context.Context, parent *TaskRun, j int) {
 			r.endTaskRun(ctx, c, state.State{Kind: state.Skipped, Message: msg, Time: r.now()})
 			return
 		}
-		if msg := node.Opts.Trigger.check(ups); msg != "" {
+		if msg := r.checkTrigger(node, ups); msg != "" {
 			r.endTaskRun(ctx, c, state.State{Kind: state.TriggerFailed, Message: msg, Time: r.now()})
 			return
 		}
@@ -322,6 +335,9 @@ func (r *runner) complete(ctx context.Context, j *job) {
 // endTaskRun puts a task run in a finished state and moves the graph on.
 func (r *runner) endTaskRun(ctx context.Context, tr *TaskRun, s state.State) {
 	r.setState(ctx, tr, s)
+	r.logMu.Lock()
+	tr.logsClosed = true
+	r.logMu.Unlock()
 	if tr.Index >= 0 {
 		parent := &r.out.Tasks[tr.Node]
 		parent.left--
@@ -404,6 +420,17 @@ func safeCall(ctx context.Context, def *TaskDef, args []any) (v any, err error) 
 
 var errTimeout = errors.New("task timed out")
 
+// protect runs fn, turning a panic in user code (a cache key function, a
+// serializer) into an error.
+func protect(what string, fn func() error) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%s panicked: %v\n\n%s", what, p, debug.Stack())
+		}
+	}()
+	return fn()
+}
+
 func (r *runner) call(ctx context.Context, j *job) (any, error, bool) {
 	var tctx context.Context = &taskCtx{Context: ctx, r: r, tr: j.tr, attempt: j.attempt}
 	timeout := j.node.Opts.Timeout
@@ -462,7 +489,8 @@ func (r *runner) lookup(ctx context.Context, j *job) {
 		fail(err)
 		return
 	}
-	key, err := r.cacheKey(j)
+	var key string
+	err = protect("the cache key function", func() (err error) { key, err = r.cacheKey(j); return err })
 	if err != nil {
 		fail(fmt.Errorf("cannot compute the cache key of task %q: %w", j.node.ID, err))
 		return
@@ -484,7 +512,10 @@ func (r *runner) lookup(ctx context.Context, j *job) {
 	}
 	data, err := st.Get(ctx, key)
 	if err == nil {
-		j.value, err = j.node.Def.DecodeResult(ser.Unmarshal, data)
+		err = protect("serializer "+ser.Name(), func() (err error) {
+			j.value, err = j.node.Def.DecodeResult(ser.Unmarshal, data)
+			return err
+		})
 	}
 	if err != nil {
 		r.log.Warn("cannot read a cached result; running the task", LogKeyTask, j.node.ID, "key", key, "error", err)
@@ -526,13 +557,13 @@ func (r *runner) persist(ctx context.Context, j *job) (*state.Result, error) {
 	if err != nil {
 		return nil, fail(err)
 	}
-	data, err := ser.Marshal(j.value)
-	if err != nil {
+	var data []byte
+	if err := protect("serializer "+ser.Name(), func() (err error) { data, err = ser.Marshal(j.value); return err }); err != nil {
 		return nil, fail(err)
 	}
 	key := j.cacheKey
 	if key == "" {
-		key = pathSafe(r.g.Flow) + "/" + r.id + "/" + pathSafe(j.node.ID)
+		key = pathSafe(r.g.Flow) + "/" + pathSafe(r.id) + "/" + pathSafe(j.node.ID)
 		if j.tr.Index >= 0 {
 			key += fmt.Sprintf("/%d", j.tr.Index)
 		}

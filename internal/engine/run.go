@@ -70,7 +70,7 @@ type Handler func(ctx context.Context, c Change)
 type Config struct {
 	FlowRunID   string         // "": a new time-ordered ID
 	Params      map[string]any // supplied parameter values; decoded by each parameter's type
-	Workers     int            // ≤1: sequential executor; more: bounded parallel executor
+	Workers     int            // ≤1: one task run at a time (sequential); more: at most that many at once
 	ResultStore string         // overrides the flow's default store URL
 	Reporter    Reporter
 	LogHandler  slog.Handler // where task log records go (besides the task run); nil: nowhere
@@ -78,7 +78,8 @@ type Config struct {
 	Secrets     SecretSource
 	Now         func() time.Time // nil: time.Now
 	// CancelGrace is how long a cancelled run waits for running tasks to
-	// return before it marks them Cancelled and returns. 0: 10 s.
+	// return before it marks them Cancelled and returns (under either
+	// executor: tasks run on worker goroutines). 0: 10 s.
 	CancelGrace time.Duration
 	// Validated says the caller has just run g.Validate(ResultStore), so
 	// Execute need not do it again.
@@ -106,6 +107,7 @@ type TaskRun struct {
 	Value       any // the result, in memory
 	Logs        []slog.Record
 	DroppedLogs int        // records not kept beyond the per-task-run bound
+	logsClosed  bool       // finished: late records of an abandoned task are dropped
 	Children    []TaskRun  // a mapped task's children
 	waiting     int        // upstream nodes not finished yet
 	left        int        // children not finished yet
@@ -230,7 +232,7 @@ func (r *runner) run(ctx context.Context) {
 	for i := range r.out.Tasks {
 		r.setState(ctx, &r.out.Tasks[i], state.State{Kind: state.Pending, Time: now})
 	}
-	if r.workers > 1 {
+	{ // a pool of one worker is the sequential executor
 		r.work = make(chan *job, r.workers)
 		r.done = make(chan *job, r.workers)
 		for range r.workers {
@@ -272,7 +274,7 @@ func (r *runner) loop(ctx context.Context) {
 			return
 		}
 		var timerC <-chan time.Time
-		if r.inflight == 0 || r.workers > 1 {
+		{
 			if len(r.delayed) > 0 && !r.cancelling {
 				wait := r.delayed[0].startAt.Sub(r.now())
 				if wait <= 0 {
@@ -310,7 +312,7 @@ func (r *runner) loop(ctx context.Context) {
 // worker pool for the parallel one.
 func (r *runner) dispatch(ctx context.Context) {
 	for r.readyHead < len(r.ready) && !r.cancelling {
-		if r.workers > 1 && r.inflight >= r.workers {
+		if r.inflight >= r.workers {
 			return
 		}
 		j := r.ready[r.readyHead]
@@ -320,16 +322,8 @@ func (r *runner) dispatch(ctx context.Context) {
 			r.ready, r.readyHead = r.ready[:0], 0
 		}
 		r.start(ctx, j)
-		if r.workers > 1 {
-			r.inflight++
-			r.work <- j
-			continue
-		}
-		r.exec(ctx, j)
-		r.complete(ctx, j)
-		if ctx.Err() != nil {
-			r.cancel(ctx)
-		}
+		r.inflight++
+		r.work <- j
 	}
 }
 

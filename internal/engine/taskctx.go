@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -223,10 +224,28 @@ func (r *runner) redactAttr(a slog.Attr) slog.Attr {
 		}
 		a.Value = slog.GroupValue(out...)
 	case slog.KindAny:
-		if err, ok := a.Value.Any().(error); ok {
-			a.Value = slog.StringValue(r.redact.apply(err.Error()))
-		} else if s, ok := a.Value.Any().(fmt.Stringer); ok {
-			a.Value = slog.StringValue(r.redact.apply(s.String()))
+		if r.redact.values.Load() == nil {
+			return a // no secret resolved yet: nothing to hide
+		}
+		var text string
+		switch v := a.Value.Any().(type) {
+		case error:
+			text = v.Error()
+		case fmt.Stringer:
+			text = v.String()
+		case []byte:
+			text = string(v)
+		default:
+			b, err := json.Marshal(v)
+			if err != nil {
+				b = []byte(fmt.Sprintf("%+v", v))
+			}
+			text = string(b)
+		}
+		if red := r.redact.apply(text); red != text {
+			a.Value = slog.StringValue(red)
+		} else if _, isErr := a.Value.Any().(error); isErr {
+			a.Value = slog.StringValue(text)
 		}
 	}
 	return a
@@ -238,6 +257,9 @@ const maxLogsPerTaskRun = 10000
 func (r *runner) keepLog(tr *TaskRun, rec slog.Record) {
 	r.logMu.Lock()
 	defer r.logMu.Unlock()
+	if tr.logsClosed {
+		return
+	}
 	if len(tr.Logs) >= maxLogsPerTaskRun {
 		tr.DroppedLogs++
 		return

@@ -64,6 +64,17 @@ func init() {
 	builtins[""] = builtins[AllSuccessful]
 }
 
+// needsAll reports whether the trigger passes only if every upstream state
+// passes a test (all_successful, all_finished, all_failed), so checking it
+// on a part of the upstream tasks is a necessary condition.
+func (t Trigger) needsAll() bool {
+	if t.Fn != nil {
+		return false
+	}
+	b := builtins[t.Name]
+	return b != nil && b.all
+}
+
 // check evaluates the trigger; it returns "" when the task may run, or the
 // TriggerFailed message. With no upstream tasks every trigger passes.
 func (t Trigger) check(up []Upstream) string {
