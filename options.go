@@ -61,8 +61,10 @@ func CacheFor(d time.Duration) Setting {
 	return Setting{func(o *engine.Options) { o.SetCacheFor(d) }}
 }
 
-// Checkpoint persists the task's result to its result store, so retries
-// and restarts reuse it; the task run's state records where.
+// Checkpoint persists the task's result to its result store and records
+// where in the task run's state, so a resumed or restarted server run can
+// load it instead of running the task again. To reuse results across local
+// runs, use CacheFor.
 func Checkpoint() Setting {
 	return Setting{func(o *engine.Options) { o.SetCheckpoint(true) }}
 }
