@@ -1,14 +1,11 @@
 package main
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
+	"github.com/reevehq/reeve/internal/testenv"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -129,59 +126,18 @@ func TestParseRejectsMalformedLines(t *testing.T) {
 }
 
 // cliResult is what one run of the example's program did.
-type cliResult struct {
-	code           int
-	stdout, stderr string
-}
+type cliResult struct{ testenv.ProgramResult }
 
-// buildProgram builds the example's program, or skips without a go tool.
-func buildProgram(t *testing.T) string {
-	t.Helper()
-	goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(goTool); err != nil {
-		t.Skipf("building the example needs the go tool, not found at %s", goTool)
-	}
-	bin := filepath.Join(t.TempDir(), "checkpoint")
-	if runtime.GOOS == "windows" {
-		bin += ".exe"
-	}
-	out, err := exec.CommandContext(t.Context(), goTool, "build", "-o", bin, ".").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
+func buildProgram(t *testing.T) string { return testenv.BuildProgram(t, ".", "checkpoint") }
 
 func runProgram(t *testing.T, bin string, args ...string) cliResult {
 	t.Helper()
-	var stdout, stderr bytes.Buffer
-	cmd := exec.CommandContext(t.Context(), bin, args...)
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	code := 0
-	if ee, ok := errors.AsType[*exec.ExitError](err); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("%s: %v", bin, err)
-	}
-	return cliResult{code, stdout.String(), stderr.String()}
+	return cliResult{testenv.RunProgram(t, bin, nil, args...)}
 }
 
 func (r cliResult) check(t *testing.T, code int, stdout, stderr []string) {
 	t.Helper()
-	if r.code != code {
-		t.Errorf("exit code %d, want %d\nstdout:\n%s\nstderr:\n%s", r.code, code, r.stdout, r.stderr)
-	}
-	for _, p := range stdout {
-		if !regexp.MustCompile(p).MatchString(r.stdout) {
-			t.Errorf("stdout does not match %s:\n%s", p, r.stdout)
-		}
-	}
-	for _, p := range stderr {
-		if !regexp.MustCompile(p).MatchString(r.stderr) {
-			t.Errorf("stderr does not match %s:\n%s", p, r.stderr)
-		}
-	}
+	r.Check(t, code, stdout, stderr)
 }
 
 // TestProgram runs the example's command line the way its doc comment does.
@@ -204,8 +160,8 @@ func TestProgram(t *testing.T) {
 			`(?m)^checkpoint\.parse\s+Mapped\s+5 children\s`, `(?m)^checkpoint\.report\s+Success\s+1\s`,
 			`(?m)^flow run [0-9a-f-]{36} of checkpoint: Success in \S+ \(7 task runs: 6 Success, 1 Cached\)$`},
 		[]string{`(?m)Cached\s+checkpoint\.download: reused a cached result from `})
-	if strings.Contains(r.stderr, "downloading") {
-		t.Errorf("the second run downloaded again:\n%s", r.stderr)
+	if strings.Contains(r.Stderr, "downloading") {
+		t.Errorf("the second run downloaded again:\n%s", r.Stderr)
 	}
 
 	r = runProgram(t, bin, "run", "checkpoint", "--results", results, "--param", "fail=maybe")

@@ -1,16 +1,12 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"os"
-	"os/exec"
+	"github.com/reevehq/reeve/internal/testenv"
 	"path/filepath"
 	"reflect"
 	"regexp"
-	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -122,59 +118,18 @@ func TestNegativeCountFailsTheRun(t *testing.T) {
 }
 
 // cliResult is what one run of the example's program did.
-type cliResult struct {
-	code           int
-	stdout, stderr string
-}
+type cliResult struct{ testenv.ProgramResult }
 
-// buildProgram builds the example's program, or skips without a go tool.
-func buildProgram(t *testing.T) string {
-	t.Helper()
-	goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(goTool); err != nil {
-		t.Skipf("building the example needs the go tool, not found at %s", goTool)
-	}
-	bin := filepath.Join(t.TempDir(), "etl")
-	if runtime.GOOS == "windows" {
-		bin += ".exe"
-	}
-	out, err := exec.CommandContext(t.Context(), goTool, "build", "-o", bin, ".").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
+func buildProgram(t *testing.T) string { return testenv.BuildProgram(t, ".", "etl") }
 
 func runProgram(t *testing.T, bin string, args ...string) cliResult {
 	t.Helper()
-	var stdout, stderr bytes.Buffer
-	cmd := exec.CommandContext(t.Context(), bin, args...)
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	code := 0
-	if ee, ok := errors.AsType[*exec.ExitError](err); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("%s: %v", bin, err)
-	}
-	return cliResult{code, stdout.String(), stderr.String()}
+	return cliResult{testenv.RunProgram(t, bin, nil, args...)}
 }
 
 func (r cliResult) check(t *testing.T, code int, stdout, stderr []string) {
 	t.Helper()
-	if r.code != code {
-		t.Errorf("exit code %d, want %d\nstdout:\n%s\nstderr:\n%s", r.code, code, r.stdout, r.stderr)
-	}
-	for _, p := range stdout {
-		if !regexp.MustCompile(p).MatchString(r.stdout) {
-			t.Errorf("stdout does not match %s:\n%s", p, r.stdout)
-		}
-	}
-	for _, p := range stderr {
-		if !regexp.MustCompile(p).MatchString(r.stderr) {
-			t.Errorf("stderr does not match %s:\n%s", p, r.stderr)
-		}
-	}
+	r.Check(t, code, stdout, stderr)
 }
 
 // TestProgram runs the example's command line the way the README does.
@@ -191,8 +146,8 @@ func TestProgram(t *testing.T) {
 				`(?m)^etl\.load\s+Success\s+1\s`, `(?m)^flow run [0-9a-f-]{36} of etl: Success in \S+ \(22 task runs: 22 Success\)$`},
 			[]string{`(?m)Retrying\s+etl\.transform\[4\]: attempt 1 of 3 failed; retrying in 20ms: source unavailable for record 5 \(transient\)$`,
 				`(?m)INFO  etl\.load: loaded rows rows=20 total=736$`})
-		if n := strings.Count(r.stderr, "Retrying "); n != 4 {
-			t.Errorf("%d Retrying lines, want 4:\n%s", n, r.stderr)
+		if n := strings.Count(r.Stderr, "Retrying "); n != 4 {
+			t.Errorf("%d Retrying lines, want 4:\n%s", n, r.Stderr)
 		}
 	})
 	t.Run("run with parameters as JSON", func(t *testing.T) {
@@ -208,8 +163,8 @@ func TestProgram(t *testing.T) {
 				} `json:"logs"`
 			} `json:"task_runs"`
 		}
-		if err := json.Unmarshal([]byte(r.stdout), &out); err != nil {
-			t.Fatalf("stdout is not JSON: %v\n%s", err, r.stdout)
+		if err := json.Unmarshal([]byte(r.Stdout), &out); err != nil {
+			t.Fatalf("stdout is not JSON: %v\n%s", err, r.Stdout)
 		}
 		if out.State.Kind != reeve.Success || len(out.TaskRuns) != 8 {
 			t.Fatalf("flow run %s with %d task runs, want Success with 8", out.State, len(out.TaskRuns))
@@ -223,8 +178,8 @@ func TestProgram(t *testing.T) {
 		t.Parallel()
 		r := runProgram(t, bin, "run", "etl", "--param", "size=3")
 		r.check(t, 2, nil, []string{`unknown parameter "size" \(its parameters are n, prefix\)`})
-		if r.stdout != "" {
-			t.Errorf("stdout: %s", r.stdout)
+		if r.Stdout != "" {
+			t.Errorf("stdout: %s", r.Stdout)
 		}
 	})
 	t.Run("failed run", func(t *testing.T) {

@@ -3,13 +3,10 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
+	"github.com/reevehq/reeve/internal/testenv"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
-	"runtime"
 	"strings"
 	"testing"
 
@@ -199,70 +196,30 @@ func TestSpecDeclaresWhatTheFlowNeeds(t *testing.T) {
 }
 
 // cliResult is what one run of the example's program did.
-type cliResult struct {
-	code           int
-	stdout, stderr string
-}
+type cliResult struct{ testenv.ProgramResult }
 
-// buildProgram builds the example's program, or skips without a go tool.
-func buildProgram(t *testing.T) string {
-	t.Helper()
-	goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(goTool); err != nil {
-		t.Skipf("building the example needs the go tool, not found at %s", goTool)
-	}
-	bin := filepath.Join(t.TempDir(), "secrets")
-	if runtime.GOOS == "windows" {
-		bin += ".exe"
-	}
-	out, err := exec.CommandContext(t.Context(), goTool, "build", "-o", bin, ".").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
+func buildProgram(t *testing.T) string { return testenv.BuildProgram(t, ".", "secrets") }
 
 // runProgram runs the program in this process's environment without
 // anything the flow reads, plus env.
 func runProgram(t *testing.T, bin string, env []string, args ...string) cliResult {
 	t.Helper()
-	var stdout, stderr bytes.Buffer
-	cmd := exec.CommandContext(t.Context(), bin, args...)
+	var all []string
 	for _, kv := range os.Environ() {
 		name, _, _ := strings.Cut(kv, "=")
 		if name != "API_URL" && name != "REGION" && !strings.HasPrefix(name, "REEVE_SECRET_") {
-			cmd.Env = append(cmd.Env, kv)
+			all = append(all, kv)
 		}
 	}
-	cmd.Env = append(cmd.Env, env...)
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	code := 0
-	if ee, ok := errors.AsType[*exec.ExitError](err); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("%s: %v", bin, err)
-	}
-	return cliResult{code, stdout.String(), stderr.String()}
+	return cliResult{testenv.RunProgram(t, bin, append(all, env...), args...)}
 }
 
+// check is ProgramResult.Check, and the token never shows.
 func (r cliResult) check(t *testing.T, code int, stdout, stderr []string) {
 	t.Helper()
-	if r.code != code {
-		t.Errorf("exit code %d, want %d\nstdout:\n%s\nstderr:\n%s", r.code, code, r.stdout, r.stderr)
-	}
-	for _, p := range stdout {
-		if !regexp.MustCompile(p).MatchString(r.stdout) {
-			t.Errorf("stdout does not match %s:\n%s", p, r.stdout)
-		}
-	}
-	for _, p := range stderr {
-		if !regexp.MustCompile(p).MatchString(r.stderr) {
-			t.Errorf("stderr does not match %s:\n%s", p, r.stderr)
-		}
-	}
-	if strings.Contains(r.stdout+r.stderr, token) {
-		t.Errorf("the token leaked:\nstdout:\n%s\nstderr:\n%s", r.stdout, r.stderr)
+	r.Check(t, code, stdout, stderr)
+	if strings.Contains(r.Stdout+r.Stderr, token) {
+		t.Errorf("the token leaked:\nstdout:\n%s\nstderr:\n%s", r.Stdout, r.Stderr)
 	}
 }
 
