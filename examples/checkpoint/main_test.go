@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"github.com/reevehq/reeve/internal/testenv"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -11,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/reevehq/reeve"
+	"github.com/reevehq/reeve/internal/testenv"
 )
 
 func taskRun(t *testing.T, run *reeve.FlowRun, key string) reeve.TaskRun {

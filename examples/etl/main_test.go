@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"github.com/reevehq/reeve/internal/testenv"
 	"path/filepath"
 	"reflect"
 	"regexp"
@@ -12,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/reevehq/reeve"
+	"github.com/reevehq/reeve/internal/testenv"
 )
 
 // wantRows is what transform makes of the IDs 1..n.

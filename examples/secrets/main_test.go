@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"github.com/reevehq/reeve/internal/testenv"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -11,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/reevehq/reeve"
+	"github.com/reevehq/reeve/internal/testenv"
 )
 
 const (
