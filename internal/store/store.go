@@ -43,14 +43,17 @@ type Store interface {
 	ListFlowVersions(ctx context.Context, flowID string) ([]FlowVersion, error)
 
 	// CreateFlowRun creates a flow run of a flow version, in state
-	// r.State (Scheduled unless given) with state version 1. With an
-	// idempotency key already used for the same flow, it returns the
-	// existing run and created=false.
+	// r.State (a zero State means Scheduled) with state version 1;
+	// ProjectID and FlowID come from the version, a zero ScheduledAt means
+	// now, and Params must be a JSON object (else ErrInvalid). With an
+	// idempotency key already used for the same flow (any version), it
+	// returns the existing run and created=false, also under concurrency.
 	CreateFlowRun(ctx context.Context, r FlowRun) (run FlowRun, created bool, err error)
 	// GetFlowRun returns a flow run by ID, or ErrNotFound.
 	GetFlowRun(ctx context.Context, id string) (FlowRun, error)
 	// ListFlowRuns returns the flow runs matching f, newest first, and the
-	// cursor of the next page ("" on the last page).
+	// cursor of the next page ("" on the last page). A malformed cursor or
+	// a negative limit is ErrInvalid.
 	ListFlowRuns(ctx context.Context, f FlowRunFilter) (runs []FlowRun, next string, err error)
 	// SetFlowRunState moves a flow run to s if its state version is still
 	// expect, recording s in the run's history and returning the run with
@@ -59,11 +62,14 @@ type Store interface {
 
 	// WriteTaskRunStates applies writes in order, in one transaction: each
 	// moves one task run of the flow run (created by a write with expect 0)
-	// to its state and records it in the history. If any write is stale
-	// (ErrConflict) or invalid, none is applied. It returns the task runs
-	// as written, in the order of writes.
+	// to its state and records it in the history. A write whose Expect is
+	// not the task run's version (a missing task run has version 0) is
+	// ErrConflict; an empty key, a negative Expect or an unknown kind is
+	// ErrInvalid; an unknown flow run is ErrNotFound. If any write fails,
+	// none is applied. It returns the task runs as written, in order.
 	WriteTaskRunStates(ctx context.Context, flowRunID string, writes []TaskRunWrite) ([]TaskRun, error)
-	// ListTaskRuns returns a flow run's task runs, by key.
+	// ListTaskRuns returns a flow run's task runs, by key; an unknown flow
+	// run is ErrNotFound (so are the calls below).
 	ListTaskRuns(ctx context.Context, flowRunID string) ([]TaskRun, error)
 	// History returns the states of a flow run (taskRunID "") or of one of
 	// its task runs, oldest first.
@@ -73,6 +79,7 @@ type Store interface {
 	AppendLogs(ctx context.Context, lines []LogLine) error
 	// ListLogs returns up to limit lines of a flow run (of one task run
 	// when taskRunID is not "") with IDs greater than after, oldest first.
+	// A limit ≤ 0 means 1000; at most 10,000 are returned.
 	ListLogs(ctx context.Context, flowRunID, taskRunID string, after int64, limit int) ([]LogLine, error)
 
 	// Close releases the store's connections.
@@ -161,8 +168,8 @@ type FlowRunFilter struct {
 	ProjectID     string
 	FlowID        string
 	States        []state.Kind
-	CreatedAfter  time.Time
-	CreatedBefore time.Time
+	CreatedAfter  time.Time // inclusive
+	CreatedBefore time.Time // exclusive
 	Limit         int    // page size; 0 means 100, at most 1000
 	Cursor        string // from the previous page
 }
