@@ -170,8 +170,8 @@ type FlowRunFilter struct {
 	States        []state.Kind
 	CreatedAfter  time.Time // inclusive
 	CreatedBefore time.Time // exclusive
-	Limit         int    // page size; 0 means 100, at most 1000
-	Cursor        string // from the previous page
+	Limit         int       // page size; 0 means 100, at most 1000
+	Cursor        string    // from the previous page
 }
 
 // TaskRun is one task run of a flow run, keyed by its task run key
