@@ -1,7 +1,6 @@
 package postgres
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -86,60 +85,20 @@ func projectID(ctx context.Context, q queryer, name string) (string, error) {
 	return id, nil
 }
 
-// registration is a Registration's columns as stored.
-type registration struct {
-	storage, labels, runConfig, spec string
-}
-
-func encodeRegistration(r store.Registration) (registration, error) {
-	if r.Project == "" || r.Flow == "" {
-		return registration{}, invalid("a flow registration needs a project and a flow name")
-	}
-	if r.SpecHash == "" {
-		return registration{}, invalid("flow %q: a flow registration needs the spec's hash", r.Flow)
-	}
-	var spec bytes.Buffer
-	if len(r.Spec) == 0 || json.Compact(&spec, r.Spec) != nil {
-		return registration{}, invalid("flow %q: the spec is not a JSON document", r.Flow)
-	}
-	storage, err := json.Marshal(r.Storage)
-	if err != nil {
-		return registration{}, invalid("flow %q: storage: %v", r.Flow, err)
-	}
-	labels, err := encodeLabels(r.Labels)
-	if err != nil {
-		return registration{}, invalid("flow %q: labels: %v", r.Flow, err)
-	}
-	runConfig, err := json.Marshal(r.RunConfig)
-	if err != nil {
-		return registration{}, invalid("flow %q: run config: %v", r.Flow, err)
-	}
-	return registration{storage: string(storage), labels: labels, runConfig: string(runConfig), spec: spec.String()}, nil
-}
-
-// encodeLabels returns labels as a JSON array, [] for none.
-func encodeLabels(labels []string) (string, error) {
-	if labels == nil {
-		labels = []string{}
-	}
-	b, err := json.Marshal(labels)
-	return string(b), err
-}
-
 // sameRegistration reports whether the stored version v has the storage,
 // labels and run configuration of enc. jsonb does not keep the text it was
 // given, so both sides are compared as Go encodes them.
-func sameRegistration(v store.FlowVersion, enc registration) bool {
+func sameRegistration(v store.FlowVersion, enc store.RegistrationColumns) bool {
 	storage, err1 := json.Marshal(v.Storage)
-	labels, err2 := encodeLabels(v.Labels)
+	labels, err2 := store.EncodeLabels(v.Labels)
 	runConfig, err3 := json.Marshal(v.RunConfig)
 	return err1 == nil && err2 == nil && err3 == nil &&
-		string(storage) == enc.storage && labels == enc.labels && string(runConfig) == enc.runConfig
+		string(storage) == enc.Storage && labels == enc.Labels && string(runConfig) == enc.RunConfig
 }
 
 // RegisterFlow records a flow version in one transaction; see store.Store.
 func (s *Store) RegisterFlow(ctx context.Context, r store.Registration) (store.FlowVersion, bool, error) {
-	enc, err := encodeRegistration(r)
+	enc, err := store.CheckRegistration(r)
 	if err != nil {
 		return store.FlowVersion{}, false, fmt.Errorf("register flow: %w", err)
 	}
@@ -201,7 +160,7 @@ func (s *Store) RegisterFlow(ctx context.Context, r store.Registration) (store.F
 			`INSERT INTO flow_versions (id, flow_id, version, spec_hash, spec, storage, labels, run_config, archived, created_at)
 			 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, false, $9)
 			 RETURNING `+flowVersionCols,
-			id, flowID, next, r.SpecHash, enc.spec, enc.storage, enc.labels, enc.runConfig, now))
+			id, flowID, next, r.SpecHash, enc.Spec, enc.Storage, enc.Labels, enc.RunConfig, now))
 		if err != nil {
 			return dbErr(err)
 		}

@@ -86,7 +86,7 @@ func (s *Store) AppendLogs(ctx context.Context, lines []store.LogLine) error {
 			a := buf.String()
 			attrs[i] = &a
 		}
-		t := normTime(l.Time)
+		t := store.Micro(l.Time)
 		if t.IsZero() {
 			t = now
 		}

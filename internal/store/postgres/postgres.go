@@ -72,16 +72,7 @@ func (s *Store) Close() error {
 }
 
 // clock returns the current time as the store keeps it: UTC, microseconds.
-func (s *Store) clock() time.Time { return normTime(s.now()) }
-
-// normTime returns t in UTC, truncated to microseconds, the precision both
-// stores keep; the zero time stays zero.
-func normTime(t time.Time) time.Time {
-	if t.IsZero() {
-		return t
-	}
-	return t.Truncate(time.Microsecond).UTC()
-}
+func (s *Store) clock() time.Time { return store.Micro(s.now()) }
 
 // ceilMicros returns t rounded up to the microsecond: for a timestamptz
 // column c, c >= t and c < t hold exactly when c >= ceilMicros(t) and

@@ -110,15 +110,9 @@ func (s *Store) WriteTaskRunStates(ctx context.Context, flowRunID string, writes
 		batchErrAt = len(writes)
 	)
 	for i, w := range writes {
-		if w.Key == "" {
-			return fail(invalid("write %d has no task run key", i))
-		}
-		if w.Expect < 0 {
-			return fail(invalid("write %d to task run %q expects version %d: a version is 0 (create) or more", i, w.Key, w.Expect))
-		}
-		st, js, err := s.stateJSON(w.State)
+		st, js, err := store.CheckTaskRunWrite(i, w, s.clock)
 		if err != nil {
-			return fail(fmt.Errorf("task run %q: %w", w.Key, err))
+			return fail(err)
 		}
 		kinds[i], states[i], times[i], keys[i] = st.Kind.String(), js, st.Time, w.Key
 		seqs[i] = w.Expect + 1
@@ -282,7 +276,7 @@ func scanTaskRun(row pgx.Row) (store.TaskRun, error) {
 		return store.TaskRun{}, err
 	}
 	var err error
-	if tr.State, err = decodeState(st); err != nil {
+	if tr.State, err = store.DecodeState(st); err != nil {
 		return store.TaskRun{}, fmt.Errorf("task run %s: %w", tr.ID, err)
 	}
 	tr.CreatedAt, tr.UpdatedAt = tr.CreatedAt.UTC(), tr.UpdatedAt.UTC()
@@ -330,7 +324,7 @@ func (s *Store) History(ctx context.Context, flowRunID, taskRunID string) ([]sta
 		if err := row.Scan(&js); err != nil {
 			return state.State{}, err
 		}
-		return decodeState(js)
+		return store.DecodeState(js)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("history of flow run %q: %w", flowRunID, dbErr(err))

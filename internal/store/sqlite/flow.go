@@ -1,7 +1,6 @@
 package sqlite
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -85,49 +84,9 @@ func projectID(ctx context.Context, q queryer, name string) (string, error) {
 	return id, nil
 }
 
-// registration is a Registration's columns as stored.
-type registration struct {
-	storage, labels, runConfig, spec string
-}
-
-func encodeRegistration(r store.Registration) (registration, error) {
-	if r.Project == "" || r.Flow == "" {
-		return registration{}, invalid("a flow registration needs a project and a flow name")
-	}
-	if r.SpecHash == "" {
-		return registration{}, invalid("flow %q: a flow registration needs the spec's hash", r.Flow)
-	}
-	var spec bytes.Buffer
-	if len(r.Spec) == 0 || json.Compact(&spec, r.Spec) != nil {
-		return registration{}, invalid("flow %q: the spec is not a JSON document", r.Flow)
-	}
-	storage, err := json.Marshal(r.Storage)
-	if err != nil {
-		return registration{}, invalid("flow %q: storage: %v", r.Flow, err)
-	}
-	labels, err := encodeLabels(r.Labels)
-	if err != nil {
-		return registration{}, invalid("flow %q: labels: %v", r.Flow, err)
-	}
-	runConfig, err := json.Marshal(r.RunConfig)
-	if err != nil {
-		return registration{}, invalid("flow %q: run config: %v", r.Flow, err)
-	}
-	return registration{storage: string(storage), labels: labels, runConfig: string(runConfig), spec: spec.String()}, nil
-}
-
-// encodeLabels returns labels as a JSON array, [] for none.
-func encodeLabels(labels []string) (string, error) {
-	if labels == nil {
-		labels = []string{}
-	}
-	b, err := json.Marshal(labels)
-	return string(b), err
-}
-
 // RegisterFlow records a flow version in one transaction; see store.Store.
 func (s *Store) RegisterFlow(ctx context.Context, r store.Registration) (store.FlowVersion, bool, error) {
-	enc, err := encodeRegistration(r)
+	enc, err := store.CheckRegistration(r)
 	if err != nil {
 		return store.FlowVersion{}, false, fmt.Errorf("register flow: %w", err)
 	}
@@ -166,7 +125,7 @@ func (s *Store) RegisterFlow(ctx context.Context, r store.Registration) (store.F
 			if err != nil {
 				return dbErr(err)
 			}
-			if hash == r.SpecHash && storage == enc.storage && labels == enc.labels && runConfig == enc.runConfig {
+			if hash == r.SpecHash && storage == enc.Storage && labels == enc.Labels && runConfig == enc.RunConfig {
 				out, err = scanFlowVersion(tx.QueryRowContext(ctx,
 					`SELECT `+flowVersionCols+` FROM flow_versions WHERE flow_id = ? AND version = ?`, flowID, latest))
 				return dbErr(err)
@@ -180,7 +139,7 @@ func (s *Store) RegisterFlow(ctx context.Context, r store.Registration) (store.F
 		if _, err := tx.ExecContext(ctx,
 			`INSERT INTO flow_versions (id, flow_id, version, spec_hash, spec, storage, labels, run_config, archived, created_at)
 			 VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?)`,
-			id, flowID, next, r.SpecHash, enc.spec, enc.storage, enc.labels, enc.runConfig, micros(now)); err != nil {
+			id, flowID, next, r.SpecHash, enc.Spec, enc.Storage, enc.Labels, enc.RunConfig, micros(now)); err != nil {
 			return dbErr(err)
 		}
 		if _, err := tx.ExecContext(ctx,

@@ -63,7 +63,7 @@ func (s *Store) AppendLogs(ctx context.Context, lines []store.LogLine) error {
 		defer insert.Close()
 		now := s.clock()
 		for i, l := range lines {
-			t := normTime(l.Time)
+			t := store.Micro(l.Time)
 			if t.IsZero() {
 				t = now
 			}

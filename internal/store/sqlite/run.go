@@ -1,14 +1,11 @@
 package sqlite
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 
 	"github.com/reevehq/reeve"
@@ -22,50 +19,11 @@ const (
 	maxRunPage     = 1000
 )
 
-// stateJSON normalises s as the store keeps it (times in UTC to the
-// microsecond; a zero Time becomes now) and returns it with its JSON text.
-// A state of an unknown kind is ErrInvalid.
-func (s *Store) stateJSON(st state.State) (state.State, string, error) {
-	if st.Kind >= state.Kind(len(state.Kinds())) {
-		return st, "", invalid("state kind %d is not a kind of state", uint8(st.Kind))
-	}
-	if st.Time.IsZero() {
-		st.Time = s.clock()
-	}
-	st.Time = normTime(st.Time)
-	st.StartAt = normTime(st.StartAt)
-	b, err := json.Marshal(st)
-	if err != nil {
-		return st, "", invalid("state %s: %v", st.Kind, err)
-	}
-	return st, string(b), nil
-}
-
-// decodeState reads a state as stateJSON wrote it.
-func decodeState(js string) (state.State, error) {
-	var st state.State
-	if err := json.Unmarshal([]byte(js), &st); err != nil {
-		return state.State{}, fmt.Errorf("decode state: %w", err)
-	}
-	return st, nil
-}
-
-// isZeroState reports whether no state was given.
-func isZeroState(st state.State) bool {
-	return st.Kind == state.Pending && st.Message == "" && st.Time.IsZero() && st.StartAt.IsZero() &&
-		st.Attempt == 0 && st.Result == nil && st.Counts == nil
-}
-
-// encodeParams checks that params, if any, is a JSON object and compacts it.
+// encodeParams checks and compacts params (see store.CompactParams) as a
+// nullable column.
 func encodeParams(params json.RawMessage) (sql.NullString, error) {
-	if len(bytes.TrimSpace(params)) == 0 {
-		return sql.NullString{}, nil
-	}
-	var buf bytes.Buffer
-	if err := json.Compact(&buf, params); err != nil || buf.Bytes()[0] != '{' {
-		return sql.NullString{}, invalid("the flow run's parameters are not a JSON object")
-	}
-	return sql.NullString{String: buf.String(), Valid: true}, nil
+	text, ok, err := store.CompactParams(params)
+	return sql.NullString{String: text, Valid: ok}, err
 }
 
 const flowRunCols = `id, project_id, flow_id, flow_version_id, name, params, idempotency_key, labels,
@@ -92,7 +50,7 @@ func scanFlowRun(sc interface{ Scan(...any) error }) (store.FlowRun, error) {
 		r.Labels = nil
 	}
 	var err error
-	if r.State, err = decodeState(st); err != nil {
+	if r.State, err = store.DecodeState(st); err != nil {
 		return store.FlowRun{}, fmt.Errorf("flow run %s: %w", r.ID, err)
 	}
 	r.ScheduledAt, r.CreatedAt, r.UpdatedAt = fromMicros(scheduled), fromMicros(created), fromMicros(updated)
@@ -108,15 +66,15 @@ func (s *Store) CreateFlowRun(ctx context.Context, r store.FlowRun) (store.FlowR
 	if err != nil {
 		return store.FlowRun{}, false, fmt.Errorf("create flow run: %w", err)
 	}
-	labels, err := encodeLabels(r.Labels)
+	labels, err := store.EncodeLabels(r.Labels)
 	if err != nil {
 		return store.FlowRun{}, false, fmt.Errorf("create flow run: %w", invalid("labels: %v", err))
 	}
 	st := r.State
-	if isZeroState(st) {
+	if store.IsZeroState(st) {
 		st = state.State{Kind: state.Scheduled}
 	}
-	st, stJSON, err := s.stateJSON(st)
+	st, stJSON, err := store.EncodeState(st, s.clock)
 	if err != nil {
 		return store.FlowRun{}, false, fmt.Errorf("create flow run: %w", err)
 	}
@@ -158,7 +116,7 @@ func (s *Store) CreateFlowRun(ctx context.Context, r store.FlowRun) (store.FlowR
 			return err
 		}
 		now := s.clock()
-		scheduled := normTime(r.ScheduledAt)
+		scheduled := store.Micro(r.ScheduledAt)
 		if scheduled.IsZero() {
 			scheduled = now
 		}
@@ -215,33 +173,6 @@ func (s *Store) GetFlowRun(ctx context.Context, id string) (store.FlowRun, error
 	return r, nil
 }
 
-// runCursor is the position after the last row of a page.
-type runCursor struct {
-	created int64 // microseconds
-	id      string
-}
-
-func (c runCursor) String() string {
-	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(c.created, 10) + "," + c.id))
-}
-
-func parseRunCursor(s string) (runCursor, error) {
-	bad := invalid("malformed cursor %q: pass the cursor of the previous page unchanged, or none for the first page", s)
-	b, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil {
-		return runCursor{}, bad
-	}
-	created, id, ok := strings.Cut(string(b), ",")
-	if !ok || id == "" {
-		return runCursor{}, bad
-	}
-	n, err := strconv.ParseInt(created, 10, 64)
-	if err != nil {
-		return runCursor{}, bad
-	}
-	return runCursor{created: n, id: id}, nil
-}
-
 // ListFlowRuns returns the flow runs matching f, newest first, and the
 // cursor of the next page ("" on the last page). CreatedAfter is inclusive,
 // CreatedBefore exclusive.
@@ -278,12 +209,12 @@ func (s *Store) ListFlowRuns(ctx context.Context, f store.FlowRunFilter) ([]stor
 		where, args = append(where, "created_at < ?"), append(args, ceilMicros(f.CreatedBefore))
 	}
 	if f.Cursor != "" {
-		c, err := parseRunCursor(f.Cursor)
+		c, err := store.DecodeCursor(f.Cursor)
 		if err != nil {
 			return nil, "", fmt.Errorf("list flow runs: %w", err)
 		}
 		where = append(where, "(created_at < ? OR (created_at = ? AND id < ?))")
-		args = append(args, c.created, c.created, c.id)
+		args = append(args, c.Created, c.Created, c.ID)
 	}
 	q := `SELECT ` + flowRunCols + ` FROM flow_runs`
 	if len(where) > 0 {
@@ -305,13 +236,13 @@ func (s *Store) ListFlowRuns(ctx context.Context, f store.FlowRunFilter) ([]stor
 	}
 	runs = runs[:limit]
 	last := runs[limit-1]
-	return runs, runCursor{created: micros(last.CreatedAt), id: last.ID}.String(), nil
+	return runs, store.EncodeCursor(store.RunCursor{Created: micros(last.CreatedAt), ID: last.ID}), nil
 }
 
 // SetFlowRunState moves a flow run to st if its state version is still
 // expect; see store.Store.
 func (s *Store) SetFlowRunState(ctx context.Context, id string, expect int64, st state.State) (store.FlowRun, error) {
-	st, stJSON, err := s.stateJSON(st)
+	st, stJSON, err := store.EncodeState(st, s.clock)
 	if err != nil {
 		return store.FlowRun{}, fmt.Errorf("set state of flow run %q: %w", id, err)
 	}

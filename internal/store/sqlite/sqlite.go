@@ -150,16 +150,7 @@ func (s *Store) prepared(ctx context.Context, query string) (*sql.Stmt, error) {
 }
 
 // clock returns the current time as the store keeps it: UTC, microseconds.
-func (s *Store) clock() time.Time { return normTime(s.now()) }
-
-// normTime returns t in UTC, truncated to microseconds, the precision both
-// stores keep; the zero time stays zero.
-func normTime(t time.Time) time.Time {
-	if t.IsZero() {
-		return t
-	}
-	return t.Truncate(time.Microsecond).UTC()
-}
+func (s *Store) clock() time.Time { return store.Micro(s.now()) }
 
 // micros returns t as stored: microseconds since the Unix epoch.
 func micros(t time.Time) int64 { return t.UnixMicro() }

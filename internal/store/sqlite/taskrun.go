@@ -97,17 +97,9 @@ func (s *Store) WriteTaskRunStates(ctx context.Context, flowRunID string, writes
 	// held only for the SQL.
 	enc := make([]encodedWrite, len(writes))
 	for i, w := range writes {
-		if w.Key == "" {
-			return nil, fmt.Errorf("write task run states of flow run %q: %w", flowRunID,
-				invalid("write %d has no task run key", i))
-		}
-		if w.Expect < 0 {
-			return nil, fmt.Errorf("write task run states of flow run %q: %w", flowRunID,
-				invalid("write %d to task run %q expects version %d: a version is 0 (create) or more", i, w.Key, w.Expect))
-		}
-		st, js, err := s.stateJSON(w.State)
+		st, js, err := store.CheckTaskRunWrite(i, w, s.clock)
 		if err != nil {
-			return nil, fmt.Errorf("write task run states of flow run %q: task run %q: %w", flowRunID, w.Key, err)
+			return nil, fmt.Errorf("write task run states of flow run %q: %w", flowRunID, err)
 		}
 		enc[i] = encodedWrite{TaskRunWrite: w, st: st, kind: st.Kind.String(), js: js}
 		if w.Expect == 0 {
@@ -330,7 +322,7 @@ func scanTaskRun(sc interface{ Scan(...any) error }) (store.TaskRun, error) {
 		return store.TaskRun{}, err
 	}
 	var err error
-	if tr.State, err = decodeState(st); err != nil {
+	if tr.State, err = store.DecodeState(st); err != nil {
 		return store.TaskRun{}, fmt.Errorf("task run %s: %w", tr.ID, err)
 	}
 	tr.CreatedAt, tr.UpdatedAt = fromMicros(created), fromMicros(updated)
@@ -378,7 +370,7 @@ func (s *Store) History(ctx context.Context, flowRunID, taskRunID string) ([]sta
 		if err := sc.Scan(&js); err != nil {
 			return state.State{}, err
 		}
-		return decodeState(js)
+		return store.DecodeState(js)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("history of flow run %q: %w", flowRunID, dbErr(err))
