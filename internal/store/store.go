@@ -31,7 +31,9 @@ type Store interface {
 	// must exist (else ErrNotFound). When the flow's newest version has the
 	// same spec hash, storage, labels and run configuration, it returns that
 	// version and created=false; otherwise it creates the flow if needed,
-	// adds the next version and archives the previous one.
+	// adds the next version and archives the previous one, deleting the
+	// previous version's runs that a schedule made and that are still
+	// Scheduled (the scheduler makes them anew for the new version).
 	RegisterFlow(ctx context.Context, r Registration) (v FlowVersion, created bool, err error)
 	// GetFlow returns a flow by project and name, or ErrNotFound.
 	GetFlow(ctx context.Context, project, name string) (Flow, error)
@@ -48,6 +50,9 @@ type Store interface {
 	// now, and Params must be a JSON object (else ErrInvalid). With an
 	// idempotency key already used for the same flow (any version), it
 	// returns the existing run and created=false, also under concurrency.
+	// ScheduleID, when set, names the schedule that made the run (its
+	// scheduler uses an idempotency key per schedule, version and time);
+	// AgentID is ignored.
 	CreateFlowRun(ctx context.Context, r FlowRun) (run FlowRun, created bool, err error)
 	// GetFlowRun returns a flow run by ID, or ErrNotFound.
 	GetFlowRun(ctx context.Context, id string) (FlowRun, error)
@@ -81,6 +86,66 @@ type Store interface {
 	// when taskRunID is not "") with IDs greater than after, oldest first.
 	// A limit ≤ 0 means 1000; at most 10,000 are returned.
 	ListLogs(ctx context.Context, flowRunID, taskRunID string, after int64, limit int) ([]LogLine, error)
+
+	// PutSecret creates or replaces the secret name of a project (else
+	// ErrNotFound) with value, which is already encrypted: the store never
+	// sees a clear-text value. A name that is not an identifier
+	// ([A-Za-z_][A-Za-z0-9_]*, at most 128 bytes) is ErrInvalid.
+	PutSecret(ctx context.Context, projectID, name string, value []byte) (Secret, error)
+	// GetSecret returns a secret with its (encrypted) value, or ErrNotFound.
+	GetSecret(ctx context.Context, projectID, name string) (Secret, error)
+	// ListSecrets returns a project's secrets by name, without values.
+	ListSecrets(ctx context.Context, projectID string) ([]Secret, error)
+	// DeleteSecret deletes a secret, or returns ErrNotFound.
+	DeleteSecret(ctx context.Context, projectID, name string) error
+
+	// CreateToken records an API token; the store assigns ID and CreatedAt.
+	// t.Hash must be set and unique (a taken hash is ErrConflict); a run
+	// token (role "run") needs an existing FlowRunID (else ErrNotFound).
+	CreateToken(ctx context.Context, t Token) (Token, error)
+	// TokenByHash returns the token with this hash, revoked or not, or
+	// ErrNotFound.
+	TokenByHash(ctx context.Context, hash string) (Token, error)
+	// ListTokens returns the tokens that are not run tokens, oldest first.
+	ListTokens(ctx context.Context) ([]Token, error)
+	// RevokeToken marks a token revoked (again is a no-op), or returns
+	// ErrNotFound.
+	RevokeToken(ctx context.Context, id string) (Token, error)
+
+	// CreateSchedule adds a schedule to a flow (else ErrNotFound). Exactly
+	// one of Cron and Interval is set (else ErrInvalid); Params is a JSON
+	// object or empty. The store assigns ID, ProjectID and the times.
+	CreateSchedule(ctx context.Context, sc Schedule) (Schedule, error)
+	// GetSchedule returns a schedule by ID, or ErrNotFound.
+	GetSchedule(ctx context.Context, id string) (Schedule, error)
+	// ListSchedules returns a flow's schedules (every schedule when flowID
+	// is ""), oldest first.
+	ListSchedules(ctx context.Context, flowID string) ([]Schedule, error)
+	// SetSchedulePaused pauses or resumes a schedule. Pausing deletes, in
+	// the same transaction, the schedule's runs that are still Scheduled;
+	// it returns the schedule and how many runs it deleted.
+	SetSchedulePaused(ctx context.Context, id string, paused bool) (Schedule, int, error)
+	// DeleteSchedule deletes a schedule and its runs that are still
+	// Scheduled, or returns ErrNotFound.
+	DeleteSchedule(ctx context.Context, id string) error
+
+	// RegisterAgent records an agent by name: a new name creates it, a known
+	// name updates its labels. Either way LastSeenAt is now.
+	RegisterAgent(ctx context.Context, name string, labels []string) (Agent, error)
+	// HeartbeatAgent sets an agent's LastSeenAt to now, or returns
+	// ErrNotFound.
+	HeartbeatAgent(ctx context.Context, id string) (Agent, error)
+	// ListAgents returns every agent, by name.
+	ListAgents(ctx context.Context) ([]Agent, error)
+	// ClaimFlowRun atomically moves the due flow run that has waited
+	// longest (state Scheduled, ScheduledAt <= now, its labels a subset of
+	// the agent's labels; earliest ScheduledAt first) to Submitted for the
+	// agent: it sets
+	// AgentID, adds 1 to the state version and records the state in the
+	// history. Exactly one of several concurrent claimers gets a run, also
+	// across server replicas. With no run to claim it returns ErrNotFound;
+	// an unknown agent is ErrNotFound too.
+	ClaimFlowRun(ctx context.Context, agentID string, now time.Time) (FlowRun, error)
 
 	// Close releases the store's connections.
 	Close() error
@@ -156,7 +221,9 @@ type FlowRun struct {
 	Params         json.RawMessage `json:"params,omitempty"` // a JSON object
 	IdempotencyKey string          `json:"idempotency_key,omitempty"`
 	Labels         []string        `json:"labels,omitempty"`
-	ScheduledAt    time.Time       `json:"scheduled_at"` // when it may start
+	ScheduleID     string          `json:"schedule_id,omitempty"` // the schedule that made it, if any
+	AgentID        string          `json:"agent_id,omitempty"`    // the agent that claimed it, if any
+	ScheduledAt    time.Time       `json:"scheduled_at"`          // when it may start
 	State          state.State     `json:"state"`
 	Version        int64           `json:"version"` // state version: +1 on every state change
 	CreatedAt      time.Time       `json:"created_at"`
@@ -207,4 +274,62 @@ type LogLine struct {
 	Level     string          `json:"level"`
 	Message   string          `json:"message"`
 	Attrs     json.RawMessage `json:"attrs,omitempty"`
+}
+
+// Secret is a named secret of a project. Value is encrypted (see
+// internal/secret); ListSecrets leaves it nil.
+type Secret struct {
+	ProjectID string    `json:"project_id"`
+	Name      string    `json:"name"`
+	Value     []byte    `json:"-"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// Token roles.
+const (
+	RoleAdmin     = "admin"     // everything
+	RoleDeveloper = "developer" // register flows, create and cancel runs, set secrets
+	RoleAgent     = "agent"     // claim runs, mint run tokens, heartbeat
+	RoleRun       = "run"       // one flow run: its states, logs and declared secrets
+)
+
+// Token is an API token. The store keeps only a hash of its secret part.
+type Token struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	Role      string    `json:"role"`
+	Hash      string    `json:"-"`                     // hex SHA-256 of the token's secret
+	FlowRunID string    `json:"flow_run_id,omitempty"` // run tokens: the run
+	CreatedAt time.Time `json:"created_at"`
+	ExpiresAt time.Time `json:"expires_at,omitzero"` // zero: never
+	RevokedAt time.Time `json:"revoked_at,omitzero"` // zero: not revoked
+}
+
+// Schedule makes runs of a flow: on a cron expression in a time zone, or
+// every Interval from Anchor. Params are parameter values for its runs
+// (over the spec's defaults).
+type Schedule struct {
+	ID        string          `json:"id"`
+	ProjectID string          `json:"project_id"`
+	FlowID    string          `json:"flow_id"`
+	Cron      string          `json:"cron,omitempty"`
+	Timezone  string          `json:"timezone,omitempty"` // IANA name; "" is UTC
+	Interval  time.Duration   `json:"interval,omitempty"`
+	Anchor    time.Time       `json:"anchor,omitzero"`
+	Params    json.RawMessage `json:"params,omitempty"`
+	Paused    bool            `json:"paused"`
+	FromSpec  bool            `json:"from_spec"` // made from the flow spec's schedule at registration
+	CreatedAt time.Time       `json:"created_at"`
+	UpdatedAt time.Time       `json:"updated_at"`
+}
+
+// Agent is a registered agent: it claims runs whose labels its labels
+// cover.
+type Agent struct {
+	ID         string    `json:"id"`
+	Name       string    `json:"name"`
+	Labels     []string  `json:"labels"`
+	CreatedAt  time.Time `json:"created_at"`
+	LastSeenAt time.Time `json:"last_seen_at"`
 }
