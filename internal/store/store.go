@@ -37,6 +37,8 @@ type Store interface {
 	RegisterFlow(ctx context.Context, r Registration) (v FlowVersion, created bool, err error)
 	// GetFlow returns a flow by project and name, or ErrNotFound.
 	GetFlow(ctx context.Context, project, name string) (Flow, error)
+	// GetFlowByID returns a flow by ID, or ErrNotFound.
+	GetFlowByID(ctx context.Context, id string) (Flow, error)
 	// ListFlows returns a project's flows, by name.
 	ListFlows(ctx context.Context, project string) ([]Flow, error)
 	// GetFlowVersion returns a flow version by ID, or ErrNotFound.
@@ -60,6 +62,9 @@ type Store interface {
 	// cursor of the next page ("" on the last page). A malformed cursor or
 	// a negative limit is ErrInvalid.
 	ListFlowRuns(ctx context.Context, f FlowRunFilter) (runs []FlowRun, next string, err error)
+	// CountFlowRuns returns how many flow runs there are of each state
+	// kind (kinds with none are absent).
+	CountFlowRuns(ctx context.Context) (map[state.Kind]int64, error)
 	// SetFlowRunState moves a flow run to s if its state version is still
 	// expect, recording s in the run's history and returning the run with
 	// its new version; a stale expect is ErrConflict and changes nothing.

@@ -1,0 +1,144 @@
+package server
+
+import (
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/reevehq/reeve"
+	"github.com/reevehq/reeve/api"
+	"github.com/reevehq/reeve/internal/store"
+)
+
+// defaultClaimWait is how long a claim waits for a run by default.
+const defaultClaimWait = 30 * time.Second
+
+func (s *Server) listTokens(w http.ResponseWriter, r *http.Request, c *caller) (any, error) {
+	ts, err := s.store.ListTokens(r.Context())
+	if err != nil {
+		return nil, err
+	}
+	return api.Tokens{Tokens: mapSlice(ts, apiToken)}, nil
+}
+
+func (s *Server) createToken(w http.ResponseWriter, r *http.Request, c *caller) (any, error) {
+	var req api.CreateToken
+	if err := decode(r, w, api.MaxBodyBytes, &req); err != nil {
+		return nil, err
+	}
+	switch {
+	case strings.TrimSpace(req.Name) == "" || len(req.Name) > 128:
+		return nil, invalid("token name %q is not valid: give 1 to 128 characters that say who uses it", req.Name)
+	case req.Role == api.RoleRun:
+		return nil, invalid("run tokens are minted for one flow run (POST /flow_runs/{id}/tokens), not created here")
+	case req.Role != api.RoleAdmin && req.Role != api.RoleDeveloper && req.Role != api.RoleAgent:
+		return nil, invalid("token role %q is not valid: use admin, developer or agent", req.Role)
+	case !req.ExpiresAt.IsZero() && !req.ExpiresAt.After(s.now()):
+		return nil, invalid("expires_at %s is not in the future", req.ExpiresAt.Format(time.RFC3339))
+	}
+	return s.mintToken(r.Context(), store.Token{Name: req.Name, Role: req.Role, ExpiresAt: req.ExpiresAt})
+}
+
+func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request, c *caller) (any, error) {
+	t, err := s.store.RevokeToken(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return nil, err
+	}
+	return apiToken(t), nil
+}
+
+func (s *Server) listAgents(w http.ResponseWriter, r *http.Request, c *caller) (any, error) {
+	as, err := s.store.ListAgents(r.Context())
+	if err != nil {
+		return nil, err
+	}
+	return api.Agents{Agents: mapSlice(as, apiAgent)}, nil
+}
+
+func (s *Server) registerAgent(w http.ResponseWriter, r *http.Request, c *caller) (any, error) {
+	var req api.RegisterAgent
+	if err := decode(r, w, api.MaxBodyBytes, &req); err != nil {
+		return nil, err
+	}
+	if !namePattern.MatchString(req.Name) {
+		return nil, invalid("agent name %q is not valid: use 1 to 63 lower-case letters, digits, '-', '_' or '.'", req.Name)
+	}
+	for _, l := range req.Labels {
+		if l == "" || len(l) > 128 || strings.ContainsAny(l, " \t\n,") {
+			return nil, invalid("label %q is not valid: use 1 to 128 characters without spaces or commas", l)
+		}
+	}
+	labels := slices.Clone(req.Labels)
+	slices.Sort(labels)
+	a, err := s.store.RegisterAgent(r.Context(), req.Name, slices.Compact(labels))
+	if err != nil {
+		return nil, err
+	}
+	return apiAgent(a), nil
+}
+
+func (s *Server) heartbeat(w http.ResponseWriter, r *http.Request, c *caller) (any, error) {
+	a, err := s.store.HeartbeatAgent(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return nil, err
+	}
+	return apiAgent(a), nil
+}
+
+// claim waits up to the asked time for a due run the agent's labels cover
+// and claims it. It looks again as soon as this replica creates a run, and
+// every poll interval for runs created by other replicas or coming due.
+func (s *Server) claim(w http.ResponseWriter, r *http.Request, c *caller) (any, error) {
+	q := newQuery(r)
+	wait := q.duration("wait", defaultClaimWait)
+	if q.err != nil {
+		return nil, q.err
+	}
+	wait = min(wait, s.maxWait)
+	ctx := r.Context()
+	id := r.PathValue("id")
+	agent, err := s.store.HeartbeatAgent(ctx, id) // a claim is a sign of life
+	if err != nil {
+		return nil, err
+	}
+	deadline := time.NewTimer(wait)
+	defer deadline.Stop()
+	poll := time.NewTicker(s.poll)
+	defer poll.Stop()
+	for {
+		wake := s.hub.runsChanged()
+		run, err := s.store.ClaimFlowRun(ctx, agent.ID, s.now())
+		if err == nil {
+			return s.claimed(r, run)
+		}
+		if !errors.Is(err, reeve.ErrNotFound) {
+			return nil, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, nil
+		case <-deadline.C:
+			return nil, nil
+		case <-wake:
+		case <-poll.C:
+		}
+	}
+}
+
+// claimed answers a claim with the run, its flow version and a run token.
+func (s *Server) claimed(r *http.Request, run store.FlowRun) (any, error) {
+	ctx := r.Context()
+	s.metrics.claims.Observe(s.now().Sub(due(run)).Seconds())
+	v, err := s.store.GetFlowVersion(ctx, run.FlowVersionID)
+	if err != nil {
+		return nil, err
+	}
+	tok, err := s.mintToken(ctx, store.Token{Name: "run " + run.ID, Role: store.RoleRun, FlowRunID: run.ID})
+	if err != nil {
+		return nil, err
+	}
+	s.log.InfoContext(ctx, "flow run claimed", "flow_run", run.ID, "agent", run.AgentID)
+	return api.Claim{FlowRun: apiFlowRun(run), FlowVersion: apiFlowVersion(v), Token: tok.Secret}, nil
+}
