@@ -167,7 +167,7 @@ func (s *Server) registerFlow(w http.ResponseWriter, r *http.Request, c *caller)
 	if err := decode(r, w, api.MaxLargeBodyBytes, &req); err != nil {
 		return nil, err
 	}
-	if len(req.Spec) == 0 {
+	if len(req.Spec) == 0 || string(req.Spec) == "null" {
 		return nil, invalid("spec is missing: send the flow's spec (reeve save writes it)")
 	}
 	sp, err := spec.Decode(req.Spec)

@@ -72,7 +72,7 @@ func (s *Server) createFlowRun(w http.ResponseWriter, r *http.Request, c *caller
 	}
 	out := api.CreatedFlowRun{FlowRun: apiFlowRun(run), Created: created}
 	if !created {
-		return out, nil
+		return withStatus{http.StatusOK, out}, nil
 	}
 	s.hub.notifyRuns()
 	return withStatus{http.StatusCreated, out}, nil

@@ -47,10 +47,7 @@ func (s *Server) setSecret(w http.ResponseWriter, r *http.Request, c *caller) (a
 	if err != nil {
 		return nil, err
 	}
-	sealed, err := s.sealer.Seal([]byte(req.Value), secretAAD(p.ID, name))
-	if err != nil {
-		return nil, err
-	}
+	sealed := s.sealer.Seal([]byte(req.Value), secretAAD(p.ID, name))
 	sec, err := s.store.PutSecret(ctx, p.ID, name, sealed)
 	if err != nil {
 		return nil, err

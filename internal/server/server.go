@@ -29,7 +29,7 @@ import (
 // Sealer encrypts secret values at rest; aad binds a ciphertext to its
 // secret ("projectID/name") so it cannot be moved to another one.
 type Sealer interface {
-	Seal(plaintext, aad []byte) ([]byte, error)
+	Seal(plaintext, aad []byte) []byte
 	Open(sealed, aad []byte) ([]byte, error)
 }
 
