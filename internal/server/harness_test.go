@@ -34,6 +34,8 @@ type env struct {
 	http   *http.Client
 }
 
+type serverConfig = server.Config
+
 type envOption func(*server.Config)
 
 func newEnv(t testing.TB, opts ...envOption) *env {
