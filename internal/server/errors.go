@@ -1,12 +1,13 @@
 package server
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
+	"reflect"
 	"strings"
 
 	"github.com/reevehq/reeve"
@@ -76,10 +77,25 @@ func decode(r *http.Request, w http.ResponseWriter, limit int64, v any) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
 		return invalid("request body must be JSON (Content-Type: application/json), not %q", ct)
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		return decodeError(err, limit)
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return decodeError(err, limit)
+		var (
+			typeErr *json.UnmarshalTypeError
+			syntax  *json.SyntaxError
+		)
+		named := errors.As(err, &syntax) || errors.As(err, &typeErr) && typeErr.Field != ""
+		err = decodeError(err, limit)
+		if !named {
+			if name := failingField(body, v); name != "" {
+				err = invalid("field %q: %s", name, strings.TrimPrefix(err.Error(), "request body: "))
+			}
+		}
+		return err
 	}
 	if dec.More() {
 		return invalid("request body has more than one JSON value: send one object")
@@ -91,6 +107,33 @@ func decode(r *http.Request, w http.ResponseWriter, limit int64, v any) error {
 		return invalid("request body has data after the JSON object: send one object")
 	}
 	return nil
+}
+
+// failingField finds the top-level field of body that does not decode into
+// its field of the struct v points to, for errors that the JSON decoder
+// reports without a field (those of UnmarshalJSON/UnmarshalText methods).
+func failingField(body []byte, v any) string {
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(body, &fields) != nil {
+		return ""
+	}
+	t := reflect.TypeOf(v)
+	if t.Kind() != reflect.Pointer || t.Elem().Kind() != reflect.Struct {
+		return ""
+	}
+	t = t.Elem()
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		raw, ok := fields[name]
+		if !ok || name == "" || name == "-" {
+			continue
+		}
+		if json.Unmarshal(raw, reflect.New(f.Type).Interface()) != nil {
+			return name
+		}
+	}
+	return ""
 }
 
 // decodeError turns a JSON decoding error into a message that names the
@@ -149,4 +192,3 @@ func typeName(t string) string {
 	return t
 }
 
-var _ = slog.Default
