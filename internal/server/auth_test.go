@@ -191,5 +191,5 @@ func readDatabase(t *testing.T, path string) string {
 	return b.String()
 }
 
-var _ = json.Marshal
+var jsonUnmarshal = json.Unmarshal
 var _ = fmt.Sprint
