@@ -3,11 +3,11 @@ package server_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
-	"sync"
-	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 

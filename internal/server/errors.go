@@ -191,4 +191,3 @@ func typeName(t string) string {
 	}
 	return t
 }
-
