@@ -15,7 +15,7 @@ const nextRunsShown = 5
 // scheduleWithNext returns a schedule with its next run times.
 func (s *Server) scheduleWithNext(sc store.Schedule) api.Schedule {
 	out := apiSchedule(sc)
-	if !sc.Paused && s.nextTimes != nil {
+	if !sc.Paused {
 		out.NextRuns, _ = s.nextTimes(sc, s.now(), nextRunsShown)
 	}
 	return out
@@ -67,10 +67,15 @@ func (s *Server) createSchedule(w http.ResponseWriter, r *http.Request, c *calle
 	if req.Interval != 0 && anchor.IsZero() {
 		anchor = s.now()
 	}
-	sc, err := s.store.CreateSchedule(ctx, store.Schedule{
+	sc := store.Schedule{
 		FlowID: f.ID, Cron: req.Cron, Timezone: req.Timezone, Interval: time.Duration(req.Interval),
-		Anchor: anchor, Params: json.RawMessage(params),
-	})
+		Anchor: anchor, Params: json.RawMessage(params), CreatedAt: s.now(),
+	}
+	// A schedule that never fires (0 0 30 2 *) is a mistake: say so now.
+	if next, err := s.nextTimes(sc, s.now(), 1); err == nil && len(next) == 0 {
+		return nil, invalid("cron %q never fires after now: check the day and month fields", req.Cron)
+	}
+	sc, err = s.store.CreateSchedule(ctx, sc)
 	if err != nil {
 		return nil, err
 	}

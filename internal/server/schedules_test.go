@@ -14,7 +14,7 @@ import (
 // (ticked by hand) on the same store.
 func TestSchedules(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, func(c *serverConfig) { c.NextRuns = scheduler.Next })
+	e := newEnv(t)
 	sch, err := scheduler.New(scheduler.Config{Store: e.store, Runs: 3})
 	if err != nil {
 		t.Fatal(err)
@@ -37,6 +37,7 @@ func TestSchedules(t *testing.T) {
 	e.fails(400, "POST", "/api/v1/schedules", dev, api.CreateSchedule{FlowID: withP.Flow.ID, Interval: api.Duration(time.Hour), Params: json.RawMessage(`{"n":"x"}`)}, `parameter "n" must be of type integer`)
 	e.fails(400, "POST", "/api/v1/schedules", dev, api.CreateSchedule{FlowID: withP.Flow.ID}, "exactly one of cron")
 	e.fails(400, "POST", "/api/v1/schedules", dev, api.CreateSchedule{FlowID: withP.Flow.ID, Cron: "every day"})
+	e.fails(400, "POST", "/api/v1/schedules", dev, api.CreateSchedule{FlowID: withP.Flow.ID, Cron: "0 0 30 2 *"}, "never fires")
 	e.fails(400, "POST", "/api/v1/schedules", dev, api.CreateSchedule{FlowID: withP.Flow.ID, Cron: "0 6 * * *", Timezone: "Mars/Olympus"})
 	var sc api.Schedule
 	e.ok(201, "POST", "/api/v1/schedules", dev, api.CreateSchedule{FlowID: withP.Flow.ID, Interval: api.Duration(time.Hour), Params: json.RawMessage(`{"n":7}`)}, &sc)

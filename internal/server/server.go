@@ -23,6 +23,7 @@ import (
 
 	"github.com/reevehq/reeve"
 	"github.com/reevehq/reeve/api"
+	"github.com/reevehq/reeve/internal/scheduler"
 	"github.com/reevehq/reeve/internal/store"
 )
 
@@ -44,8 +45,8 @@ type Config struct {
 	// Kick, if set, asks the scheduler for a pass now (after a flow is
 	// registered or a schedule changes). It must not block.
 	Kick func()
-	// NextRuns, if set, gives a schedule's next n run times after a time
-	// (scheduler.Next), shown with schedules.
+	// NextRuns gives a schedule's next n run times after a time, shown
+	// with schedules; nil means scheduler.Next.
 	NextRuns func(sc store.Schedule, after time.Time, n int) ([]time.Time, error)
 	// PollInterval is how often waiting claims and log followers look for
 	// changes made by other replicas; 0 means 1s.
@@ -109,6 +110,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if s.now == nil {
 		s.now = time.Now
+	}
+	if s.nextTimes == nil {
+		s.nextTimes = scheduler.Next
 	}
 	if s.kick == nil {
 		s.kick = func() {}
