@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"context"
 	"log/slog"
 	"time"
 
@@ -9,17 +8,12 @@ import (
 	"github.com/reevehq/reeve/internal/store"
 )
 
-// schedulerService is the scheduler as the server command runs it.
-type schedulerService struct {
-	kick func()
-	next func(sc store.Schedule, after time.Time, n int) ([]time.Time, error)
-	run  func(ctx context.Context)
-}
-
-func (c *CLI) newScheduler(st store.Store, log *slog.Logger) *schedulerService {
-	return &schedulerService{
-		kick: func() {},
-		next: scheduler.Next,
-		run:  func(ctx context.Context) { <-ctx.Done() },
-	}
+// newScheduler returns the scheduler that turns st's schedules into runs.
+func newScheduler(st store.Store, runs int, interval time.Duration, log *slog.Logger) (*scheduler.Scheduler, error) {
+	return scheduler.New(scheduler.Config{
+		Store:    st,
+		Runs:     runs,
+		Interval: interval,
+		Logger:   log.With("service", "scheduler"),
+	})
 }

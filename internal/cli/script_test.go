@@ -69,6 +69,7 @@ func (l leakCheck) Run() int {
 //	exits CODE CMD ARGS...   run a command (like exec) and check its exit code
 //	writeenv VAR FILE        write $VAR (without a line break) to FILE
 //	addagent NAME [LABEL...] register an agent, with REEVE_TOKEN
+//	waitruns N               wait (up to 30s) until there are at least N flow runs
 func TestScripts(t *testing.T) {
 	t.Parallel()
 	testscript.Run(t, testscript.Params{
@@ -77,6 +78,9 @@ func TestScripts(t *testing.T) {
 			env.Setenv("HOME", filepath.Join(env.WorkDir, "home"))
 			env.Setenv("XDG_CONFIG_HOME", filepath.Join(env.WorkDir, ".config"))
 			env.Setenv("XDG_DATA_HOME", filepath.Join(env.WorkDir, ".data"))
+			// A race-enabled reeve would sleep 1s when it exits; it still
+			// reports races (and then exits 66, failing the script).
+			env.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
 			env.Values[serverKey{}] = &scriptServer{}
 			env.Defer(func() {
 				s := env.Values[serverKey{}].(*scriptServer)
@@ -93,6 +97,7 @@ func TestScripts(t *testing.T) {
 			"exits":       cmdExits,
 			"writeenv":    cmdWriteEnv,
 			"addagent":    cmdAddAgent,
+			"waitruns":    cmdWaitRuns,
 		},
 		RequireExplicitExec: false,
 	})
@@ -287,7 +292,6 @@ func cmdFileMode(ts *testscript.TestScript, neg bool, args []string) {
 	}
 }
 
-
 func cmdExits(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) < 2 {
 		ts.Fatalf("usage: exits CODE CMD ARGS...")
@@ -323,4 +327,26 @@ func cmdAddAgent(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Check(err)
 	_, err = cl.RegisterAgent(context.Background(), api.RegisterAgent{Name: args[0], Labels: args[1:]})
 	ts.Check(err)
+}
+
+func cmdWaitRuns(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: waitruns N")
+	}
+	want, err := strconv.Atoi(args[0])
+	ts.Check(err)
+	cl, err := client.New(ts.Getenv("REEVE_SERVER"), ts.Getenv("REEVE_TOKEN"))
+	ts.Check(err)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		page, err := cl.FlowRuns(context.Background(), client.FlowRunFilter{Limit: want})
+		ts.Check(err)
+		if len(page.FlowRuns) >= want {
+			return
+		}
+		if time.Now().After(deadline) {
+			ts.Fatalf("%d flow runs after 30s; want %d", len(page.FlowRuns), want)
+		}
+		time.Sleep(20 * time.Millisecond) // polling a real server: no event to wait on
+	}
 }

@@ -21,6 +21,7 @@ import (
 
 	"github.com/reevehq/reeve"
 	"github.com/reevehq/reeve/api"
+	"github.com/reevehq/reeve/internal/scheduler"
 	"github.com/reevehq/reeve/internal/secret"
 	"github.com/reevehq/reeve/internal/server"
 	"github.com/reevehq/reeve/internal/store"
@@ -37,6 +38,8 @@ type serverFlags struct {
 	logFormat       string
 	logLevel        string
 	shutdownTimeout time.Duration
+	scheduleRuns    int
+	scheduleEvery   time.Duration
 }
 
 // HTTP server limits. There is deliberately no WriteTimeout (nor
@@ -81,7 +84,11 @@ func (c *CLI) serverCommand() *cobra.Command {
 	bindEnv(fl, "secret-key-file", "REEVE_SECRET_KEY_FILE")
 	bindEnv(fl, "log-format", "REEVE_LOG_FORMAT")
 	bindEnv(fl, "log-level", "REEVE_LOG_LEVEL")
+	fl.IntVar(&f.scheduleRuns, "schedule-runs", scheduler.DefaultRuns, "how many future runs the scheduler keeps created for each schedule")
+	fl.DurationVar(&f.scheduleEvery, "schedule-interval", scheduler.DefaultInterval, "time between the scheduler's passes over the schedules")
 	bindEnv(fl, "shutdown-timeout", "REEVE_SHUTDOWN_TIMEOUT")
+	bindEnv(fl, "schedule-runs", "REEVE_SCHEDULE_RUNS")
+	bindEnv(fl, "schedule-interval", "REEVE_SCHEDULE_INTERVAL")
 	return cmd
 }
 
@@ -216,6 +223,8 @@ type serverConfig struct {
 	keyFile     string
 	adminSecret string
 	shutdown    time.Duration
+	schedRuns   int
+	schedEvery  time.Duration
 }
 
 // serverConfig checks f and the REEVE_* variables that have no flag.
@@ -224,12 +233,17 @@ func (c *CLI) serverConfig(f serverFlags) (*serverConfig, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg := &serverConfig{log: log, listen: f.listen, shutdown: f.shutdownTimeout}
+	cfg := &serverConfig{log: log, listen: f.listen, shutdown: f.shutdownTimeout, schedRuns: f.scheduleRuns, schedEvery: f.scheduleEvery}
 	if _, _, err := net.SplitHostPort(f.listen); err != nil {
 		return nil, usagef("--listen %q is not host:port (e.g. 127.0.0.1:4200, or :4200 for every interface)", f.listen)
 	}
-	if f.shutdownTimeout < 0 {
+	switch {
+	case f.shutdownTimeout < 0:
 		return nil, usagef("--shutdown-timeout %v is negative", f.shutdownTimeout)
+	case f.scheduleRuns < 1 || f.scheduleRuns > 1000:
+		return nil, usagef("--schedule-runs %d is out of range: give 1 to 1000", f.scheduleRuns)
+	case f.scheduleEvery < time.Second:
+		return nil, usagef("--schedule-interval %v is too short: give 1s or more", f.scheduleEvery)
 	}
 	cfg.dataDir = f.dataDir
 	if cfg.dataDir == "" {
@@ -301,13 +315,16 @@ func (c *CLI) runServer(ctx context.Context, f serverFlags) (err error) {
 	}()
 	log.Info("store open", "database", cfg.db.String())
 
-	sched := c.newScheduler(st, log)
+	sched, err := newScheduler(st, cfg.schedRuns, cfg.schedEvery, log)
+	if err != nil {
+		return err
+	}
 	srv, err := server.New(server.Config{
 		Store:    st,
 		Sealer:   secret.NewBox(key),
 		Logger:   log,
-		Kick:     sched.kick,
-		NextRuns: sched.next,
+		Kick:     sched.Kick,
+		NextRuns: scheduler.Next,
 	})
 	if err != nil {
 		return err
@@ -328,7 +345,7 @@ func (c *CLI) runServer(ctx context.Context, f serverFlags) (err error) {
 
 	schedCtx, stopSched := context.WithCancel(context.WithoutCancel(ctx))
 	var schedDone sync.WaitGroup
-	schedDone.Go(func() { sched.run(schedCtx) })
+	schedDone.Go(func() { sched.Run(schedCtx) })
 	defer func() {
 		stopSched()
 		schedDone.Wait()
