@@ -47,8 +47,8 @@ func (c *CLI) addClientFlags(cmd *cobra.Command, f *clientFlags, project bool) {
 }
 
 func addConnFlags(fl *pflag.FlagSet, f *clientFlags) {
-	fl.StringVar(&f.server, "server", "", "the server's URL (default: the one `reeve login` saved, else "+defaultServer+")")
-	fl.StringVar(&f.token, "token", "", "an API token (default: the one `reeve login` saved)")
+	fl.StringVar(&f.server, "server", "", "the server's URL (default: the one reeve login saved, else "+defaultServer+")")
+	fl.StringVar(&f.token, "token", "", "an API token (default: the one reeve login saved)")
 	fl.StringVar(&f.config, "config", "", "the client configuration file (default: reeve/config.json in the user's configuration directory)")
 	bindEnv(fl, "server", "REEVE_SERVER")
 	bindEnv(fl, "token", "REEVE_TOKEN")

@@ -56,7 +56,8 @@ func (l leakCheck) Run() int {
 // commands:
 //
 //	startserver [FLAGS...]   start `reeve server` in this process on 127.0.0.1:0 (same code
-//	                         path as the command) and set REEVE_SERVER; set REEVE_TOKEN to
+//	                         path as the command) and set REEVE_SERVER (and SERVER_ADDR to
+//	                         its host:port); set REEVE_TOKEN to
 //	                         REEVE_ADMIN_TOKEN, or to the admin token the server printed.
 //	                         Its stdout and stderr go to $WORK/server.out and $WORK/server.err.
 //	stopserver               stop it (SIGINT-like: cancel its context) and check it exited 0
@@ -179,6 +180,7 @@ func cmdStartServer(ts *testscript.TestScript, neg bool, args []string) {
 	case a := <-addr:
 		s.cancel, s.done = cancel, done
 		ts.Setenv("REEVE_SERVER", "http://"+a)
+		ts.Setenv("SERVER_ADDR", a)
 	case code := <-done:
 		cancel()
 		for _, f := range s.files {

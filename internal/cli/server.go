@@ -329,14 +329,16 @@ func (c *CLI) runServer(ctx context.Context, f serverFlags) (err error) {
 	if err != nil {
 		return err
 	}
-	admin, created, err := srv.Bootstrap(ctx, cfg.adminSecret)
-	if err != nil {
-		return err
-	}
-
+	// Listen before Bootstrap: a first admin token must not be minted (and
+	// so lost) by a server that then fails to listen.
 	ln, err := net.Listen("tcp", cfg.listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.listen, err)
+	}
+	defer ln.Close() // after a failed Bootstrap; serveHTTP closes it too
+	admin, created, err := srv.Bootstrap(ctx, cfg.adminSecret)
+	if err != nil {
+		return err
 	}
 	url := "http://" + ln.Addr().String()
 	if created {
