@@ -32,7 +32,7 @@ func TestParseDatabaseURL(t *testing.T) {
 		{raw: "SQLITE://x", bad: true},
 	}
 	for _, tt := range tests {
-		got, err := parseDatabaseURL(tt.raw, "/data")
+		got, err := parseDatabaseURL("--database-url", tt.raw, "/data")
 		if tt.bad {
 			if err == nil {
 				t.Errorf("parseDatabaseURL(%q) = %+v; want a usage error", tt.raw, got)

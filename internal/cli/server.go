@@ -89,6 +89,7 @@ func (c *CLI) serverCommand() *cobra.Command {
 	bindEnv(fl, "shutdown-timeout", "REEVE_SHUTDOWN_TIMEOUT")
 	bindEnv(fl, "schedule-runs", "REEVE_SCHEDULE_RUNS")
 	bindEnv(fl, "schedule-interval", "REEVE_SCHEDULE_INTERVAL")
+	cmd.AddCommand(c.migrateStoreCommand())
 	return cmd
 }
 
@@ -126,14 +127,15 @@ func (d database) String() string {
 // databaseForms names the database URLs --database-url accepts.
 const databaseForms = "sqlite:///abs/path/reeve.db, sqlite://relative/path/reeve.db, or postgres://user:password@host:5432/dbname (postgresql:// too)"
 
-// parseDatabaseURL reads --database-url; "" is reeve.db in dataDir.
-func parseDatabaseURL(raw, dataDir string) (database, error) {
+// parseDatabaseURL reads a database URL given as flag (--database-url);
+// "" is reeve.db in dataDir.
+func parseDatabaseURL(flag, raw, dataDir string) (database, error) {
 	if raw == "" {
 		return database{kind: "sqlite", path: filepath.Join(dataDir, "reeve.db")}, nil
 	}
 	if p, ok := strings.CutPrefix(raw, "sqlite://"); ok {
 		if p == "" || p == "/" || strings.ContainsAny(p, "?#") {
-			return database{}, usagef("--database-url %q names no SQLite file: use %s", raw, databaseForms)
+			return database{}, usagef("%s %q names no SQLite file: use %s", flag, raw, databaseForms)
 		}
 		return database{kind: "sqlite", path: filepath.FromSlash(p)}, nil
 	}
@@ -145,7 +147,7 @@ func parseDatabaseURL(raw, dataDir string) (database, error) {
 		what = fmt.Sprintf("has the scheme %q, which Reeve does not support", scheme)
 	}
 	// The URL itself is not repeated: it may hold a password.
-	return database{}, usagef("--database-url %s: use %s", what, databaseForms)
+	return database{}, usagef("%s %s: use %s", flag, what, databaseForms)
 }
 
 // redactURL hides the password of a URL.
@@ -254,7 +256,7 @@ func (c *CLI) serverConfig(f serverFlags) (*serverConfig, error) {
 	if cfg.dataDir, err = filepath.Abs(cfg.dataDir); err != nil {
 		return nil, usagef("--data-dir: %v", err)
 	}
-	if cfg.db, err = parseDatabaseURL(f.databaseURL, cfg.dataDir); err != nil {
+	if cfg.db, err = parseDatabaseURL("--database-url", f.databaseURL, cfg.dataDir); err != nil {
 		return nil, err
 	}
 	if s := c.getenv("REEVE_SECRET_KEY"); s != "" {
