@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/adhocore/gronx"
+
 	"github.com/reevehq/reeve"
 	"github.com/reevehq/reeve/internal/state"
 )
@@ -69,14 +71,7 @@ func IsZeroState(st state.State) bool {
 // and returns it compacted; ok is false when there are none. Parameters
 // that are not a JSON object are ErrInvalid.
 func CompactParams(params json.RawMessage) (text string, ok bool, err error) {
-	if len(bytes.TrimSpace(params)) == 0 {
-		return "", false, nil
-	}
-	var buf bytes.Buffer
-	if err := json.Compact(&buf, params); err != nil || buf.Bytes()[0] != '{' {
-		return "", false, invalid("the flow run's parameters are not a JSON object")
-	}
-	return buf.String(), true, nil
+	return CompactObject("the flow run's parameters", params)
 }
 
 // RegistrationColumns is a Registration's columns as the stores keep them:
@@ -168,4 +163,145 @@ func CheckTaskRunWrite(i int, w TaskRunWrite, now func() time.Time) (state.State
 		return state.State{}, "", fmt.Errorf("task run %q: %w", w.Key, err)
 	}
 	return st, js, nil
+}
+
+// CompactObject checks that doc, if any, is a JSON object and returns it
+// compacted; ok is false when there is none. what names the document in
+// the error: anything else is ErrInvalid.
+func CompactObject(what string, doc json.RawMessage) (text string, ok bool, err error) {
+	if len(bytes.TrimSpace(doc)) == 0 {
+		return "", false, nil
+	}
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, doc); err != nil || buf.Bytes()[0] != '{' {
+		return "", false, invalid("%s are not a JSON object: give an object such as {\"day\": \"2026-03-14\"}", what)
+	}
+	return buf.String(), true, nil
+}
+
+// MaxSecretName is the longest secret name, in bytes.
+const MaxSecretName = 128
+
+// CheckSecretName checks a secret's name: an identifier
+// ([A-Za-z_][A-Za-z0-9_]*) of at most MaxSecretName bytes, else ErrInvalid.
+func CheckSecretName(name string) error {
+	if name == "" {
+		return invalid("a secret needs a name")
+	}
+	if len(name) > MaxSecretName {
+		return invalid("secret name %.20q... is %d bytes long: use at most %d", name, len(name), MaxSecretName)
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if c == '_' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || i > 0 && '0' <= c && c <= '9' {
+			continue
+		}
+		return invalid("secret name %q is not valid: use letters, digits and '_', not starting with a digit", name)
+	}
+	return nil
+}
+
+// CheckToken checks a token to create: a hash, a known role, a flow run for
+// a run token and none for any other role; else ErrInvalid.
+func CheckToken(t Token) error {
+	if t.Hash == "" {
+		return invalid("token %q has no hash: the store keeps the hash of the token's secret", t.Name)
+	}
+	switch t.Role {
+	case RoleAdmin, RoleDeveloper, RoleAgent:
+		if t.FlowRunID != "" {
+			return invalid("token %q has role %q and flow run %q: only a %q token belongs to a flow run",
+				t.Name, t.Role, t.FlowRunID, RoleRun)
+		}
+	case RoleRun:
+		if t.FlowRunID == "" {
+			return invalid("run token %q has no flow run: a %q token is for one flow run", t.Name, RoleRun)
+		}
+	default:
+		return invalid("token %q has role %q: use one of %q, %q, %q, %q",
+			t.Name, t.Role, RoleAdmin, RoleDeveloper, RoleAgent, RoleRun)
+	}
+	return nil
+}
+
+// CheckSchedule checks a schedule to create and returns it normalised, with
+// its params compacted (ok false when there are none). Exactly one of Cron
+// and Interval is set; Cron is read by github.com/adhocore/gronx; Interval
+// is positive and kept to the microsecond; Timezone is "" or an IANA name;
+// Params is a JSON object or empty; else ErrInvalid. A zero Anchor of an
+// interval schedule becomes now(), which is called only then.
+func CheckSchedule(sc Schedule, now func() time.Time) (_ Schedule, params string, ok bool, err error) {
+	if sc.FlowID == "" {
+		return sc, "", false, invalid("a schedule needs a flow ID")
+	}
+	switch {
+	case sc.Cron == "" && sc.Interval == 0:
+		return sc, "", false, invalid("a schedule of flow %q needs a cron expression or an interval: set one", sc.FlowID)
+	case sc.Cron != "" && sc.Interval != 0:
+		return sc, "", false, invalid("a schedule of flow %q has both cron %q and interval %v: set only one", sc.FlowID, sc.Cron, sc.Interval)
+	case sc.Cron != "" && !gronx.IsValid(sc.Cron):
+		return sc, "", false, invalid("schedule cron %q is not valid: use five fields (minute hour day-of-month month day-of-week) like \"30 2 * * *\", or a descriptor like @daily", sc.Cron)
+	case sc.Interval < 0:
+		return sc, "", false, invalid("schedule interval %v is negative: use a positive duration such as 1h", sc.Interval)
+	}
+	if sc.Interval != 0 {
+		sc.Interval = sc.Interval.Truncate(time.Microsecond)
+		if sc.Interval == 0 {
+			return sc, "", false, invalid("schedule interval is below a microsecond: use a positive duration such as 1h")
+		}
+		if sc.Anchor.IsZero() {
+			sc.Anchor = now()
+		}
+	}
+	if tz := sc.Timezone; tz != "" {
+		if _, err := time.LoadLocation(tz); err != nil || tz == "Local" {
+			return sc, "", false, invalid("schedule timezone %q is not known: use an IANA name like \"Europe/Paris\", or leave it empty for UTC", tz)
+		}
+	}
+	sc.Anchor = Micro(sc.Anchor)
+	params, ok, err = CompactObject("the schedule's parameters", sc.Params)
+	if err != nil {
+		return sc, "", false, err
+	}
+	sc.Params = nil
+	if ok {
+		sc.Params = json.RawMessage(params)
+	}
+	return sc, params, ok, nil
+}
+
+// CheckAgent checks an agent's registration (a name; else ErrInvalid) and
+// returns its labels as stored, a JSON array.
+func CheckAgent(name string, labels []string) (string, error) {
+	if name == "" {
+		return "", invalid("an agent needs a name")
+	}
+	js, err := EncodeLabels(labels)
+	if err != nil {
+		return "", invalid("agent %q: labels: %v", name, err)
+	}
+	return js, nil
+}
+
+// ClaimState is the state a flow run moves to when the agent named agent
+// claims it, encoded as EncodeState does.
+func ClaimState(agent string, now func() time.Time) (state.State, string, error) {
+	return EncodeState(state.State{Kind: state.Submitted, Message: fmt.Sprintf("claimed by agent %q", agent)}, now)
+}
+
+// CheckScheduledRun checks a flow run that schedule scheduleID (of flow
+// scheduleFlow, paused or not) makes of flow version versionID (of flow
+// flowID, archived or not): the schedule must be of the run's flow (else
+// ErrInvalid), not paused and the version not archived (else ErrConflict).
+func CheckScheduledRun(scheduleID, scheduleFlow string, paused bool, flowID, versionID string, archived bool) error {
+	switch {
+	case scheduleFlow != flowID:
+		return invalid("schedule %q is a schedule of flow %q, not of flow %q", scheduleID, scheduleFlow, flowID)
+	case paused:
+		return reeve.Errorf(reeve.CodeConflict, "schedule %q is paused: it makes no runs until it is resumed", scheduleID)
+	case archived:
+		return reeve.Errorf(reeve.CodeConflict,
+			"flow version %q is archived: schedule %q makes runs of its flow's newest version only", versionID, scheduleID)
+	}
+	return nil
 }

@@ -32,8 +32,10 @@ type Store interface {
 	// same spec hash, storage, labels and run configuration, it returns that
 	// version and created=false; otherwise it creates the flow if needed,
 	// adds the next version and archives the previous one, deleting the
-	// previous version's runs that a schedule made and that are still
-	// Scheduled (the scheduler makes them anew for the new version).
+	// previous versions' runs that a schedule made (ScheduleID set) and that
+	// are still Scheduled, with their histories (the scheduler makes them
+	// anew for the new version). Runs made by hand, and runs past
+	// Scheduled, are kept.
 	RegisterFlow(ctx context.Context, r Registration) (v FlowVersion, created bool, err error)
 	// GetFlow returns a flow by project and name, or ErrNotFound.
 	GetFlow(ctx context.Context, project, name string) (Flow, error)
@@ -53,7 +55,12 @@ type Store interface {
 	// idempotency key already used for the same flow (any version), it
 	// returns the existing run and created=false, also under concurrency.
 	// ScheduleID, when set, names the schedule that made the run (its
-	// scheduler uses an idempotency key per schedule, version and time);
+	// scheduler uses an idempotency key per schedule, version and time): an
+	// unknown schedule is ErrNotFound, a schedule of another flow
+	// ErrInvalid, and a paused schedule or an archived version ErrConflict,
+	// so that no run slips in after SetSchedulePaused, DeleteSchedule or
+	// RegisterFlow deleted the schedule's Scheduled runs. (A run with an
+	// idempotency key already used is returned before these checks.)
 	// AgentID is ignored.
 	CreateFlowRun(ctx context.Context, r FlowRun) (run FlowRun, created bool, err error)
 	// GetFlowRun returns a flow run by ID, or ErrNotFound.
@@ -99,14 +106,18 @@ type Store interface {
 	PutSecret(ctx context.Context, projectID, name string, value []byte) (Secret, error)
 	// GetSecret returns a secret with its (encrypted) value, or ErrNotFound.
 	GetSecret(ctx context.Context, projectID, name string) (Secret, error)
-	// ListSecrets returns a project's secrets by name, without values.
+	// ListSecrets returns a project's secrets by name, without values; an
+	// unknown project is ErrNotFound.
 	ListSecrets(ctx context.Context, projectID string) ([]Secret, error)
 	// DeleteSecret deletes a secret, or returns ErrNotFound.
 	DeleteSecret(ctx context.Context, projectID, name string) error
 
-	// CreateToken records an API token; the store assigns ID and CreatedAt.
-	// t.Hash must be set and unique (a taken hash is ErrConflict); a run
-	// token (role "run") needs an existing FlowRunID (else ErrNotFound).
+	// CreateToken records an API token; the store assigns ID and CreatedAt
+	// and ignores RevokedAt. t.Hash must be set and Role be one of the Role
+	// constants (else ErrInvalid), and the hash unique (a taken hash is
+	// ErrConflict). A run token (role "run") needs a FlowRunID, which must
+	// exist (else ErrNotFound); a token of another role must have none
+	// (else ErrInvalid). A run token is deleted with its flow run.
 	CreateToken(ctx context.Context, t Token) (Token, error)
 	// TokenByHash returns the token with this hash, revoked or not, or
 	// ErrNotFound.
@@ -118,24 +129,31 @@ type Store interface {
 	RevokeToken(ctx context.Context, id string) (Token, error)
 
 	// CreateSchedule adds a schedule to a flow (else ErrNotFound). Exactly
-	// one of Cron and Interval is set (else ErrInvalid); Params is a JSON
-	// object or empty. The store assigns ID, ProjectID and the times.
+	// one of Cron and Interval is set; Cron is valid for
+	// github.com/adhocore/gronx; Interval is positive (kept to the
+	// microsecond); Timezone is "" or an IANA name; Params is a JSON object
+	// or empty; else ErrInvalid. A zero Anchor of an interval schedule
+	// becomes now. The store assigns ID, ProjectID and the times; Paused
+	// and FromSpec are kept as given.
 	CreateSchedule(ctx context.Context, sc Schedule) (Schedule, error)
 	// GetSchedule returns a schedule by ID, or ErrNotFound.
 	GetSchedule(ctx context.Context, id string) (Schedule, error)
 	// ListSchedules returns a flow's schedules (every schedule when flowID
-	// is ""), oldest first.
+	// is ""), oldest first; an unknown flow is ErrNotFound.
 	ListSchedules(ctx context.Context, flowID string) ([]Schedule, error)
-	// SetSchedulePaused pauses or resumes a schedule. Pausing deletes, in
-	// the same transaction, the schedule's runs that are still Scheduled;
-	// it returns the schedule and how many runs it deleted.
+	// SetSchedulePaused pauses or resumes a schedule, or returns
+	// ErrNotFound. Pausing deletes, in the same transaction, the schedule's
+	// runs that are still Scheduled (also when it was paused already); it
+	// returns the schedule and how many runs it deleted. UpdatedAt changes
+	// only when Paused does.
 	SetSchedulePaused(ctx context.Context, id string, paused bool) (Schedule, int, error)
 	// DeleteSchedule deletes a schedule and its runs that are still
 	// Scheduled, or returns ErrNotFound.
 	DeleteSchedule(ctx context.Context, id string) error
 
-	// RegisterAgent records an agent by name: a new name creates it, a known
-	// name updates its labels. Either way LastSeenAt is now.
+	// RegisterAgent records an agent by name (an empty name is ErrInvalid):
+	// a new name creates it, a known name updates its labels and keeps its
+	// ID. Either way LastSeenAt is now.
 	RegisterAgent(ctx context.Context, name string, labels []string) (Agent, error)
 	// HeartbeatAgent sets an agent's LastSeenAt to now, or returns
 	// ErrNotFound.
@@ -144,12 +162,14 @@ type Store interface {
 	ListAgents(ctx context.Context) ([]Agent, error)
 	// ClaimFlowRun atomically moves the due flow run that has waited
 	// longest (state Scheduled, ScheduledAt <= now, its labels a subset of
-	// the agent's labels; earliest ScheduledAt first) to Submitted for the
-	// agent: it sets
-	// AgentID, adds 1 to the state version and records the state in the
-	// history. Exactly one of several concurrent claimers gets a run, also
-	// across server replicas. With no run to claim it returns ErrNotFound;
-	// an unknown agent is ErrNotFound too.
+	// the agent's labels, so a run without labels suits every agent;
+	// earliest ScheduledAt first, then lowest ID) to Submitted for the
+	// agent: it sets AgentID, adds 1 to the state version and records the
+	// state (message `claimed by agent "NAME"`, time of the store's clock)
+	// in the history. A zero now means the store's clock. Exactly one of
+	// several concurrent claimers gets a run, also across server replicas.
+	// With no run to claim it returns ErrNotFound; an unknown agent is
+	// ErrNotFound too.
 	ClaimFlowRun(ctx context.Context, agentID string, now time.Time) (FlowRun, error)
 
 	// Close releases the store's connections.
