@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/reevehq/reeve"
+	"github.com/reevehq/reeve/internal/state"
 	"github.com/reevehq/reeve/internal/store"
 )
 
@@ -168,6 +169,12 @@ func (s *Store) RegisterFlow(ctx context.Context, r store.Registration) (store.F
 			`UPDATE flow_versions SET archived = true WHERE flow_id = $1 AND version < $2 AND NOT archived`,
 			flowID, next); err != nil {
 			return dbErr(err)
+		}
+		// The scheduler makes these runs anew for the new version.
+		if _, err := deleteRuns(ctx, tx,
+			`flow_id = $1 AND flow_version_id <> $2 AND schedule_id <> '' AND state = $3`,
+			flowID, out.ID, state.Scheduled.String()); err != nil {
+			return err
 		}
 		if _, err := tx.Exec(ctx,
 			`UPDATE flows SET latest_version = $1, updated_at = $2 WHERE id = $3`, next, now, flowID); err != nil {

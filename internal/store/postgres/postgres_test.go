@@ -68,7 +68,8 @@ func TestMigrateFromEmpty(t *testing.T) {
 	if version != int64(len(files)) {
 		t.Errorf("schema version = %d, want %d (one per migration file)", version, len(files))
 	}
-	for _, table := range []string{"projects", "flows", "flow_versions", "flow_runs", "task_runs", "states", "logs"} {
+	for _, table := range []string{"projects", "flows", "flow_versions", "flow_runs", "task_runs", "states", "logs",
+		"secrets", "tokens", "schedules", "agents"} {
 		var exists bool
 		if err := s.pool.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, table).Scan(&exists); err != nil {
 			t.Fatal(err)

@@ -33,7 +33,7 @@ func encodeParams(params json.RawMessage) (*string, error) {
 }
 
 const flowRunCols = `id, project_id, flow_id, flow_version_id, name, params::text, idempotency_key, labels,
-	scheduled_at, state_json::text, version, created_at, updated_at`
+	schedule_id, agent_id, scheduled_at, state_json::text, version, created_at, updated_at`
 
 func scanFlowRun(row pgx.Row) (store.FlowRun, error) {
 	var (
@@ -42,7 +42,7 @@ func scanFlowRun(row pgx.Row) (store.FlowRun, error) {
 		st     string
 	)
 	if err := row.Scan(&r.ID, &r.ProjectID, &r.FlowID, &r.FlowVersionID, &r.Name, &params, &r.IdempotencyKey,
-		&r.Labels, &r.ScheduledAt, &st, &r.Version, &r.CreatedAt, &r.UpdatedAt); err != nil {
+		&r.Labels, &r.ScheduleID, &r.AgentID, &r.ScheduledAt, &st, &r.Version, &r.CreatedAt, &r.UpdatedAt); err != nil {
 		return store.FlowRun{}, err
 	}
 	if params != nil {
@@ -87,10 +87,27 @@ func (s *Store) CreateFlowRun(ctx context.Context, r store.FlowRun) (store.FlowR
 	)
 	err = s.inTx(ctx, func(tx pgx.Tx) error {
 		created = false
-		var flowID, projectID string
+		if r.ScheduleID != "" {
+			// A run a schedule makes must not slip in after RegisterFlow
+			// archived its version, or SetSchedulePaused or DeleteSchedule
+			// stopped its schedule, and deleted their Scheduled runs. The
+			// flow's row is locked first (the lock the run's foreign key
+			// takes anyway), so this waits for a RegisterFlow holding it, and
+			// RegisterFlow waits for this; the reads below then see its work.
+			_, err := tx.Exec(ctx,
+				`SELECT 1 FROM flows WHERE id = (SELECT flow_id FROM flow_versions WHERE id = $1) FOR KEY SHARE`,
+				r.FlowVersionID)
+			if err != nil {
+				return dbErr(err)
+			}
+		}
+		var (
+			flowID, projectID string
+			archived          bool
+		)
 		err := tx.QueryRow(ctx,
-			`SELECT v.flow_id, f.project_id FROM flow_versions v JOIN flows f ON f.id = v.flow_id WHERE v.id = $1`,
-			r.FlowVersionID).Scan(&flowID, &projectID)
+			`SELECT v.flow_id, f.project_id, v.archived FROM flow_versions v JOIN flows f ON f.id = v.flow_id WHERE v.id = $1`,
+			r.FlowVersionID).Scan(&flowID, &projectID, &archived)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return notFound("flow version", r.FlowVersionID)
 		}
@@ -118,6 +135,23 @@ func (s *Store) CreateFlowRun(ctx context.Context, r store.FlowRun) (store.FlowR
 				return dbErr(err)
 			}
 		}
+		if r.ScheduleID != "" {
+			// FOR SHARE waits for a pause or delete of the schedule in
+			// progress, and makes one that starts later wait for this.
+			var schedFlow string
+			var paused bool
+			err := tx.QueryRow(ctx, `SELECT flow_id, paused FROM schedules WHERE id = $1 FOR SHARE`, r.ScheduleID).
+				Scan(&schedFlow, &paused)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return notFound("schedule", r.ScheduleID)
+			}
+			if err != nil {
+				return dbErr(err)
+			}
+			if err := store.CheckScheduledRun(r.ScheduleID, schedFlow, paused, flowID, r.FlowVersionID, archived); err != nil {
+				return err
+			}
+		}
 		id, err := newID()
 		if err != nil {
 			return err
@@ -134,15 +168,15 @@ func (s *Store) CreateFlowRun(ctx context.Context, r store.FlowRun) (store.FlowR
 		tag, err := tx.Exec(ctx,
 			`WITH run AS (
 				INSERT INTO flow_runs (id, project_id, flow_id, flow_version_id, name, params, idempotency_key, labels,
-					scheduled_at, state, state_json, version, created_at, updated_at)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 1, $12, $12)
+					schedule_id, scheduled_at, state, state_json, version, created_at, updated_at)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $14, $9, $10, $11, 1, $12, $12)
 				ON CONFLICT (flow_id, idempotency_key) WHERE idempotency_key <> '' DO NOTHING
 				RETURNING id
 			)
 			INSERT INTO states (flow_run_id, task_run_id, seq, state, state_json, time)
 			SELECT id, NULL, 1, $10, $11, $13 FROM run`,
 			id, projectID, flowID, r.FlowVersionID, r.Name, params, r.IdempotencyKey, labels,
-			scheduled, st.Kind.String(), stJSON, now, st.Time)
+			scheduled, st.Kind.String(), stJSON, now, st.Time, r.ScheduleID)
 		if err != nil {
 			return dbErr(err)
 		}
@@ -156,6 +190,7 @@ func (s *Store) CreateFlowRun(ctx context.Context, r store.FlowRun) (store.FlowR
 			FlowVersionID:  r.FlowVersionID,
 			Name:           r.Name,
 			IdempotencyKey: r.IdempotencyKey,
+			ScheduleID:     r.ScheduleID,
 			ScheduledAt:    scheduled,
 			State:          st,
 			Version:        1,
@@ -293,4 +328,28 @@ func (s *Store) SetFlowRunState(ctx context.Context, id string, expect int64, st
 		return store.FlowRun{}, fmt.Errorf("set state of flow run %q to %s: %w", id, st.Kind, dbErr(err))
 	}
 	return out, nil
+}
+
+// deleteRuns deletes the flow runs matching where (a condition on
+// flow_runs over args) with their history, and returns how many it deleted.
+// Task runs, logs and tokens go with the runs (ON DELETE CASCADE); states
+// has no foreign key, so a second statement deletes their rows, one that
+// sees every state committed before the runs were deleted (a run's state
+// is written only under its row lock, which the delete took).
+func deleteRuns(ctx context.Context, tx pgx.Tx, where string, args ...any) (int, error) {
+	rows, err := tx.Query(ctx, `DELETE FROM flow_runs WHERE `+where+` RETURNING id`, args...)
+	if err != nil {
+		return 0, dbErr(err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return 0, dbErr(err)
+	}
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	if _, err := tx.Exec(ctx, `DELETE FROM states WHERE flow_run_id = ANY($1)`, ids); err != nil {
+		return 0, dbErr(err)
+	}
+	return len(ids), nil
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 
 	"github.com/reevehq/reeve"
+	"github.com/reevehq/reeve/internal/state"
 	"github.com/reevehq/reeve/internal/store"
 )
 
@@ -145,6 +146,15 @@ func (s *Store) RegisterFlow(ctx context.Context, r store.Registration) (store.F
 		if _, err := tx.ExecContext(ctx,
 			`UPDATE flow_versions SET archived = 1 WHERE flow_id = ? AND version < ? AND archived = 0`,
 			flowID, next); err != nil {
+			return dbErr(err)
+		}
+		// The scheduler makes these runs anew for the new version. Their
+		// history, task runs, logs and tokens go with them (ON DELETE
+		// CASCADE).
+		if _, err := tx.ExecContext(ctx,
+			`DELETE FROM flow_runs
+			 WHERE flow_id = ? AND flow_version_id <> ? AND schedule_id <> '' AND state = ?`,
+			flowID, id, state.Scheduled.String()); err != nil {
 			return dbErr(err)
 		}
 		if _, err := tx.ExecContext(ctx,

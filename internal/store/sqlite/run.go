@@ -27,7 +27,7 @@ func encodeParams(params json.RawMessage) (sql.NullString, error) {
 }
 
 const flowRunCols = `id, project_id, flow_id, flow_version_id, name, params, idempotency_key, labels,
-	scheduled_at, state_json, version, created_at, updated_at`
+	schedule_id, agent_id, scheduled_at, state_json, version, created_at, updated_at`
 
 func scanFlowRun(sc interface{ Scan(...any) error }) (store.FlowRun, error) {
 	var (
@@ -37,7 +37,7 @@ func scanFlowRun(sc interface{ Scan(...any) error }) (store.FlowRun, error) {
 		scheduled, created, updated int64
 	)
 	if err := sc.Scan(&r.ID, &r.ProjectID, &r.FlowID, &r.FlowVersionID, &r.Name, &params, &r.IdempotencyKey,
-		&labels, &scheduled, &st, &r.Version, &created, &updated); err != nil {
+		&labels, &r.ScheduleID, &r.AgentID, &scheduled, &st, &r.Version, &created, &updated); err != nil {
 		return store.FlowRun{}, err
 	}
 	if params.Valid {
@@ -84,10 +84,13 @@ func (s *Store) CreateFlowRun(ctx context.Context, r store.FlowRun) (store.FlowR
 		created bool
 	)
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
-		var flowID, projectID string
+		var (
+			flowID, projectID string
+			archived          bool
+		)
 		err := tx.QueryRowContext(ctx,
-			`SELECT v.flow_id, f.project_id FROM flow_versions v JOIN flows f ON f.id = v.flow_id WHERE v.id = ?`,
-			r.FlowVersionID).Scan(&flowID, &projectID)
+			`SELECT v.flow_id, f.project_id, v.archived FROM flow_versions v JOIN flows f ON f.id = v.flow_id WHERE v.id = ?`,
+			r.FlowVersionID).Scan(&flowID, &projectID, &archived)
 		if errors.Is(err, sql.ErrNoRows) {
 			return notFound("flow version", r.FlowVersionID)
 		}
@@ -111,6 +114,21 @@ func (s *Store) CreateFlowRun(ctx context.Context, r store.FlowRun) (store.FlowR
 				return dbErr(err)
 			}
 		}
+		if r.ScheduleID != "" {
+			var schedFlow string
+			var paused bool
+			err := tx.QueryRowContext(ctx, `SELECT flow_id, paused FROM schedules WHERE id = ?`, r.ScheduleID).
+				Scan(&schedFlow, &paused)
+			if errors.Is(err, sql.ErrNoRows) {
+				return notFound("schedule", r.ScheduleID)
+			}
+			if err != nil {
+				return dbErr(err)
+			}
+			if err := store.CheckScheduledRun(r.ScheduleID, schedFlow, paused, flowID, r.FlowVersionID, archived); err != nil {
+				return err
+			}
+		}
 		id, err := newID()
 		if err != nil {
 			return err
@@ -127,6 +145,7 @@ func (s *Store) CreateFlowRun(ctx context.Context, r store.FlowRun) (store.FlowR
 			FlowVersionID:  r.FlowVersionID,
 			Name:           r.Name,
 			IdempotencyKey: r.IdempotencyKey,
+			ScheduleID:     r.ScheduleID,
 			ScheduledAt:    scheduled,
 			State:          st,
 			Version:        1,
@@ -141,10 +160,10 @@ func (s *Store) CreateFlowRun(ctx context.Context, r store.FlowRun) (store.FlowR
 		}
 		if _, err := tx.ExecContext(ctx,
 			`INSERT INTO flow_runs (id, project_id, flow_id, flow_version_id, name, params, idempotency_key, labels,
-				scheduled_at, state, state_json, version, created_at, updated_at)
-			 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)`,
+				schedule_id, scheduled_at, state, state_json, version, created_at, updated_at)
+			 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)`,
 			id, projectID, flowID, r.FlowVersionID, r.Name, params, r.IdempotencyKey, labels,
-			micros(scheduled), st.Kind.String(), stJSON, micros(now), micros(now)); err != nil {
+			r.ScheduleID, micros(scheduled), st.Kind.String(), stJSON, micros(now), micros(now)); err != nil {
 			return dbErr(err)
 		}
 		if _, err := tx.ExecContext(ctx,

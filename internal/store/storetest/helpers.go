@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/reevehq/reeve"
 	"github.com/reevehq/reeve/internal/state"
 	"github.com/reevehq/reeve/internal/store"
 )
@@ -263,7 +264,7 @@ func requireRun(tb testing.TB, got, want store.FlowRun) {
 	tb.Helper()
 	if got.ID != want.ID || got.ProjectID != want.ProjectID || got.FlowID != want.FlowID ||
 		got.FlowVersionID != want.FlowVersionID || got.Name != want.Name || got.IdempotencyKey != want.IdempotencyKey ||
-		got.Version != want.Version {
+		got.ScheduleID != want.ScheduleID || got.AgentID != want.AgentID || got.Version != want.Version {
 		tb.Errorf("flow run = %+v, want %+v", got, want)
 	}
 	requireJSON(tb, "params", got.Params, want.Params)
@@ -315,4 +316,30 @@ func requireNewestFirst(tb testing.TB, runs []store.FlowRun) {
 				i, runs[i].ID, runs[i].CreatedAt, i-1, runs[i-1].ID, runs[i-1].CreatedAt)
 		}
 	}
+}
+
+func createSchedule(tb testing.TB, s store.Store, sc store.Schedule) store.Schedule {
+	tb.Helper()
+	out, err := s.CreateSchedule(context.Background(), sc)
+	requireNoError(tb, err, "CreateSchedule(flow %s)", sc.FlowID)
+	return out
+}
+
+func registerAgent(tb testing.TB, s store.Store, name string, labels ...string) store.Agent {
+	tb.Helper()
+	a, err := s.RegisterAgent(context.Background(), name, labels)
+	requireNoError(tb, err, "RegisterAgent(%q)", name)
+	return a
+}
+
+// runExists reports whether the flow run id exists, failing tb on any
+// error but ErrNotFound.
+func runExists(tb testing.TB, s store.Store, id string) bool {
+	tb.Helper()
+	_, err := s.GetFlowRun(context.Background(), id)
+	if errors.Is(err, reeve.ErrNotFound) {
+		return false
+	}
+	requireNoError(tb, err, "GetFlowRun(%q)", id)
+	return true
 }
