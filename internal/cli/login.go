@@ -60,11 +60,15 @@ func (c *CLI) loginCommand() *cobra.Command {
 			if err := writeConfig(path, fileConfig{Server: cl.URL(), Token: token}); err != nil {
 				return err
 			}
+			if f.json {
+				return printJSON(c.stdout, map[string]any{"server": cl.URL(), "config": path, "projects": projects})
+			}
 			fmt.Fprintf(c.stdout, "Logged in to %s (%s). Saved to %s\n", cl.URL(), plural(len(projects), "project"), path)
 			return nil
 		},
 	}
 	addConnFlags(cmd.Flags(), &f)
+	cmd.Flags().BoolVar(&f.json, "json", false, "print the server, the configuration file and the projects the token sees as JSON")
 	return cmd
 }
 

@@ -137,13 +137,20 @@ func (c *CLI) tokenRevokeCommand() *cobra.Command {
 }
 
 func (c *CLI) tokenGenerateCommand() *cobra.Command {
-	return &cobra.Command{
+	var asJSON bool
+	cmd := &cobra.Command{
 		Use:   "generate",
 		Short: "Print a new random token secret, for REEVE_ADMIN_TOKEN (no server is called)",
 		Args:  usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			_, err := fmt.Fprintln(c.stdout, server.NewTokenSecret())
+			secret := server.NewTokenSecret()
+			if asJSON {
+				return printJSON(c.stdout, map[string]string{"secret": secret})
+			}
+			_, err := fmt.Fprintln(c.stdout, secret)
 			return err
 		},
 	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the secret as JSON")
+	return cmd
 }
