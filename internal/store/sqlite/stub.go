@@ -13,26 +13,6 @@ import (
 
 var errTODO = reeve.Errorf(reeve.CodeUnavailable, "not implemented yet")
 
-func (s *Store) PutSecret(ctx context.Context, projectID, name string, value []byte) (store.Secret, error) {
-	return store.Secret{}, errTODO
-}
-func (s *Store) GetSecret(ctx context.Context, projectID, name string) (store.Secret, error) {
-	return store.Secret{}, errTODO
-}
-func (s *Store) ListSecrets(ctx context.Context, projectID string) ([]store.Secret, error) {
-	return nil, errTODO
-}
-func (s *Store) DeleteSecret(ctx context.Context, projectID, name string) error { return errTODO }
-func (s *Store) CreateToken(ctx context.Context, t store.Token) (store.Token, error) {
-	return store.Token{}, errTODO
-}
-func (s *Store) TokenByHash(ctx context.Context, hash string) (store.Token, error) {
-	return store.Token{}, errTODO
-}
-func (s *Store) ListTokens(ctx context.Context) ([]store.Token, error) { return nil, errTODO }
-func (s *Store) RevokeToken(ctx context.Context, id string) (store.Token, error) {
-	return store.Token{}, errTODO
-}
 func (s *Store) CreateSchedule(ctx context.Context, sc store.Schedule) (store.Schedule, error) {
 	return store.Schedule{}, errTODO
 }

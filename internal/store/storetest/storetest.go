@@ -36,5 +36,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("TaskRun", func(t *testing.T) { t.Parallel(); testTaskRuns(t, open) })
 	t.Run("History", func(t *testing.T) { t.Parallel(); testHistory(t, open) })
 	t.Run("Log", func(t *testing.T) { t.Parallel(); testLogs(t, open) })
+	t.Run("Secret", func(t *testing.T) { t.Parallel(); testSecrets(t, open) })
+	t.Run("Token", func(t *testing.T) { t.Parallel(); testTokens(t, open) })
 	t.Run("Lookup", func(t *testing.T) { t.Parallel(); testLookups(t, open) })
 }
