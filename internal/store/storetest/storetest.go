@@ -38,5 +38,6 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("Log", func(t *testing.T) { t.Parallel(); testLogs(t, open) })
 	t.Run("Secret", func(t *testing.T) { t.Parallel(); testSecrets(t, open) })
 	t.Run("Token", func(t *testing.T) { t.Parallel(); testTokens(t, open) })
+	t.Run("Schedule", func(t *testing.T) { t.Parallel(); testSchedules(t, open) })
 	t.Run("Lookup", func(t *testing.T) { t.Parallel(); testLookups(t, open) })
 }
