@@ -39,6 +39,24 @@ func TestStore(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store { return open(t) })
 }
 
+// TestClaimAcrossReplicas is the claim test of the issue: 4 agents claim
+// 500 runs through two stores (two server replicas, each with its own
+// connection pool) on one database; each run is claimed exactly once.
+func TestClaimAcrossReplicas(t *testing.T) {
+	t.Parallel()
+	url := testenv.Postgres(t)
+	var replicas []store.Store
+	for i := range 2 {
+		s, err := Open(t.Context(), url)
+		if err != nil {
+			t.Fatalf("Open replica %d: %v", i, err)
+		}
+		t.Cleanup(func() { s.Close() })
+		replicas = append(replicas, s)
+	}
+	storetest.ClaimAcrossReplicas(t, replicas, 4, 500)
+}
+
 func BenchmarkStore(b *testing.B) {
 	storetest.RunBenchmarks(b, func(b *testing.B) store.Store { return open(b) })
 }

@@ -44,6 +44,28 @@ func TestStore(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store { return openTest(t) })
 }
 
+// TestClaimAcrossReplicas is the claim test of the issue on SQLite: 4
+// agents claim 500 runs through two stores on one database file, as two
+// server processes would; each run is claimed exactly once.
+func TestClaimAcrossReplicas(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "reeve.db")
+	var replicas []store.Store
+	for i := range 2 {
+		s, err := Open(t.Context(), path)
+		if err != nil {
+			t.Fatalf("Open replica %d: %v", i, err)
+		}
+		t.Cleanup(func() {
+			if err := s.Close(); err != nil {
+				t.Errorf("Close replica %d: %v", i, err)
+			}
+		})
+		replicas = append(replicas, s)
+	}
+	storetest.ClaimAcrossReplicas(t, replicas, 4, 500)
+}
+
 func BenchmarkStore(b *testing.B) {
 	storetest.RunBenchmarks(b, func(b *testing.B) store.Store { return openTest(b) })
 }

@@ -14,8 +14,10 @@
 //
 // The suite checks every method and every rule that store.Store documents:
 // the error codes, optimistic concurrency on state versions, idempotency,
-// ordering and paging, and that times round-trip to the microsecond.
-// RunBenchmarks measures batched task-state writes.
+// ordering and paging, that times round-trip to the microsecond, and that
+// concurrent claims hand each run to one agent. ClaimAcrossReplicas checks
+// the claim through several stores on one database; RunBenchmarks measures
+// batched task-state writes.
 package storetest
 
 import (
@@ -39,5 +41,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("Secret", func(t *testing.T) { t.Parallel(); testSecrets(t, open) })
 	t.Run("Token", func(t *testing.T) { t.Parallel(); testTokens(t, open) })
 	t.Run("Schedule", func(t *testing.T) { t.Parallel(); testSchedules(t, open) })
+	t.Run("Agent", func(t *testing.T) { t.Parallel(); testAgents(t, open) })
+	t.Run("Claim", func(t *testing.T) { t.Parallel(); testClaims(t, open) })
 	t.Run("Lookup", func(t *testing.T) { t.Parallel(); testLookups(t, open) })
 }
