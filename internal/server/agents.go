@@ -113,6 +113,9 @@ func (s *Server) claim(w http.ResponseWriter, r *http.Request, c *caller) (any, 
 		if err == nil {
 			return s.claimed(r, run)
 		}
+		if ctx.Err() != nil {
+			return nil, nil // the agent left, or the server stops: nothing claimed
+		}
 		if !errors.Is(err, reeve.ErrNotFound) {
 			return nil, err
 		}

@@ -206,6 +206,11 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt api.Route, h h
 		return
 	}
 	out, err := h(sw, r, c)
+	if err != nil && r.Context().Err() != nil {
+		// The client went away or the server is shutting down: whatever
+		// failed, failed for that; it is nobody's bug.
+		err = reeve.Errorf(reeve.CodeUnavailable, "the request was cancelled: %v", context.Cause(r.Context()))
+	}
 	if err != nil {
 		if sw.status != 0 { // a stream already answered
 			return
