@@ -65,8 +65,8 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/reevehq/reeve"
 	"github.com/reevehq/reeve/api"
+	"github.com/reevehq/reeve/internal/errs"
 )
 
 // DefaultTimeout is how long a call waits for the server's answer unless
@@ -117,7 +117,7 @@ func New(baseURL, token string, opts ...Option) (*Client, error) {
 	}
 	for _, r := range token {
 		if r <= ' ' || r >= 0x7f {
-			return nil, reeve.Errorf(reeve.CodeInvalid, "reeve client: the API token has a space, a line break or a non-ASCII character: copy it again (tokens look like reeve_...)")
+			return nil, errs.Errorf(errs.CodeInvalid, "reeve client: the API token has a space, a line break or a non-ASCII character: copy it again (tokens look like reeve_...)")
 		}
 	}
 	c := &Client{base: base, token: token, http: &http.Client{}, userAgent: "reeve-client", timeout: DefaultTimeout}
@@ -126,9 +126,9 @@ func New(baseURL, token string, opts ...Option) (*Client, error) {
 	}
 	switch {
 	case c.http == nil:
-		return nil, reeve.Errorf(reeve.CodeInvalid, "reeve client: WithHTTPClient(nil): give an *http.Client, or leave the option out")
+		return nil, errs.Errorf(errs.CodeInvalid, "reeve client: WithHTTPClient(nil): give an *http.Client, or leave the option out")
 	case c.timeout < 0:
-		return nil, reeve.Errorf(reeve.CodeInvalid, "reeve client: WithTimeout(%v) is negative: use 0 for no limit", c.timeout)
+		return nil, errs.Errorf(errs.CodeInvalid, "reeve client: WithTimeout(%v) is negative: use 0 for no limit", c.timeout)
 	}
 	return c, nil
 }
@@ -137,10 +137,10 @@ func New(baseURL, token string, opts ...Option) (*Client, error) {
 // (or a trailing API prefix, for a URL copied from an API path).
 func parseBase(raw string) (string, error) {
 	bad := func(why string) error {
-		return reeve.Errorf(reeve.CodeInvalid, "reeve client: server URL %q %s: give one like http://127.0.0.1:4200", raw, why)
+		return errs.Errorf(errs.CodeInvalid, "reeve client: server URL %q %s: give one like http://127.0.0.1:4200", raw, why)
 	}
 	if raw == "" {
-		return "", reeve.Errorf(reeve.CodeInvalid, "reeve client: no server URL: give one like http://127.0.0.1:4200 (REEVE_API_URL)")
+		return "", errs.Errorf(errs.CodeInvalid, "reeve client: no server URL: give one like http://127.0.0.1:4200 (REEVE_API_URL)")
 	}
 	u, err := url.Parse(raw)
 	switch {
@@ -176,7 +176,7 @@ func (c *Client) call(ctx context.Context, timeout time.Duration, method, path s
 	if timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeoutCause(ctx, timeout, fmt.Errorf("%w: %w",
-			reeve.Errorf(reeve.CodeUnavailable, "the Reeve server at %s did not answer within %v", c.base, timeout), context.DeadlineExceeded))
+			errs.Errorf(errs.CodeUnavailable, "the Reeve server at %s did not answer within %v", c.base, timeout), context.DeadlineExceeded))
 		defer cancel()
 	}
 	resp, err := c.send(ctx, method, path, query, in, nil)
@@ -191,7 +191,7 @@ func (c *Client) call(ctx context.Context, timeout time.Duration, method, path s
 		if ctx.Err() != nil || !isJSONError(err) {
 			return c.transportError(ctx, err)
 		}
-		return reeve.Errorf(reeve.CodeInternal, "%s %s: the answer of %s is not the JSON this client reads (%v): is it a Reeve server, as new as the client?", method, path, c.base, err)
+		return errs.Errorf(errs.CodeInternal, "%s %s: the answer of %s is not the JSON this client reads (%v): is it a Reeve server, as new as the client?", method, path, c.base, err)
 	}
 	return nil
 }
@@ -200,7 +200,7 @@ func (c *Client) call(ctx context.Context, timeout time.Duration, method, path s
 // else an error (closing the answer's body).
 func (c *Client) send(ctx context.Context, method, path string, query url.Values, in any, header http.Header) (*http.Response, error) {
 	if strings.Contains(path, "//") || strings.HasSuffix(path, "/") {
-		return nil, reeve.Errorf(reeve.CodeInvalid, "an ID or a name is empty: give one")
+		return nil, errs.Errorf(errs.CodeInvalid, "an ID or a name is empty: give one")
 	}
 	u := c.base + path
 	if len(query) > 0 {
@@ -210,13 +210,13 @@ func (c *Client) send(ctx context.Context, method, path string, query url.Values
 	if in != nil {
 		b, err := json.Marshal(in)
 		if err != nil {
-			return nil, reeve.Errorf(reeve.CodeInvalid, "encode the request: %v", err)
+			return nil, errs.Errorf(errs.CodeInvalid, "encode the request: %v", err)
 		}
 		body = bytes.NewReader(b)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, u, body)
 	if err != nil {
-		return nil, reeve.Errorf(reeve.CodeInvalid, "build the request %s %s: %v", method, path, err)
+		return nil, errs.Errorf(errs.CodeInvalid, "build the request %s %s: %v", method, path, err)
 	}
 	for k, v := range header {
 		req.Header[k] = v
@@ -253,7 +253,7 @@ func (c *Client) transportError(ctx context.Context, err error) error {
 	if errors.As(err, &ue) {
 		err = ue.Err // it repeats the method and URL
 	}
-	return fmt.Errorf("%w: %w", reeve.Errorf(reeve.CodeUnavailable, "cannot reach the Reeve server at %s (is `reeve server` running?)", c.base), err)
+	return fmt.Errorf("%w: %w", errs.Errorf(errs.CodeUnavailable, "cannot reach the Reeve server at %s (is `reeve server` running?)", c.base), err)
 }
 
 // responseError turns an answer with a status other than 2xx into a
@@ -263,22 +263,22 @@ func (c *Client) responseError(resp *http.Response) error {
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
 	var eb api.ErrorBody
 	if err := json.Unmarshal(body, &eb); err == nil && eb.Error.Message != "" {
-		code := reeve.ErrorCode(eb.Error.Code)
+		code := errs.Code(eb.Error.Code)
 		if !knownCode(code) {
 			code = codeOfStatus(resp.StatusCode)
 		}
-		return &reeve.Error{Code: code, Message: eb.Error.Message}
+		return &errs.Error{Code: code, Message: eb.Error.Message}
 	}
-	return &reeve.Error{Code: codeOfStatus(resp.StatusCode), Message: fmt.Sprintf(
+	return &errs.Error{Code: codeOfStatus(resp.StatusCode), Message: fmt.Sprintf(
 		"%s %s: %s answered %s, not with a Reeve error (is a proxy in between?): %s",
 		resp.Request.Method, resp.Request.URL.Path, c.base, resp.Status, excerpt(body))}
 }
 
 // knownCode reports whether code is one of the reeve error codes.
-func knownCode(code reeve.ErrorCode) bool {
+func knownCode(code errs.Code) bool {
 	switch code {
-	case reeve.CodeInvalid, reeve.CodeNotFound, reeve.CodeConflict, reeve.CodeUnauthorized,
-		reeve.CodeForbidden, reeve.CodeUnavailable, reeve.CodeInternal:
+	case errs.CodeInvalid, errs.CodeNotFound, errs.CodeConflict, errs.CodeUnauthorized,
+		errs.CodeForbidden, errs.CodeUnavailable, errs.CodeInternal:
 		return true
 	}
 	return false
@@ -286,24 +286,24 @@ func knownCode(code reeve.ErrorCode) bool {
 
 // codeOfStatus maps an HTTP status back to an error code: the inverse of
 // the server's table, widened for statuses proxies and gateways send.
-func codeOfStatus(status int) reeve.ErrorCode {
+func codeOfStatus(status int) errs.Code {
 	switch status {
 	case http.StatusNotFound, http.StatusGone:
-		return reeve.CodeNotFound
+		return errs.CodeNotFound
 	case http.StatusConflict, http.StatusPreconditionFailed:
-		return reeve.CodeConflict
+		return errs.CodeConflict
 	case http.StatusUnauthorized, http.StatusProxyAuthRequired:
-		return reeve.CodeUnauthorized
+		return errs.CodeUnauthorized
 	case http.StatusForbidden:
-		return reeve.CodeForbidden
+		return errs.CodeForbidden
 	case http.StatusRequestTimeout, http.StatusTooManyRequests, http.StatusBadGateway,
 		http.StatusServiceUnavailable, http.StatusGatewayTimeout:
-		return reeve.CodeUnavailable
+		return errs.CodeUnavailable
 	}
 	if status >= 400 && status < 500 {
-		return reeve.CodeInvalid
+		return errs.CodeInvalid
 	}
-	return reeve.CodeInternal
+	return errs.CodeInternal
 }
 
 // excerpt returns the start of a body, on one line, for an error message.

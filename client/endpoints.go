@@ -10,8 +10,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/reevehq/reeve"
 	"github.com/reevehq/reeve/api"
+	"github.com/reevehq/reeve/internal/errs"
+	"github.com/reevehq/reeve/internal/state"
 )
 
 // One method per route of api.Routes, in its order.
@@ -111,7 +112,7 @@ func flowName(req api.CreateFlowRun) string {
 type FlowRunFilter struct {
 	Project       string       // project name
 	FlowID        string       // flow ID
-	States        []reeve.Kind // any of these state kinds
+	States        []state.Kind // any of these state kinds
 	CreatedAfter  time.Time    // inclusive
 	CreatedBefore time.Time    // exclusive
 	Limit         int          // page size: 0 means the server's default (100), at most 1000
@@ -225,7 +226,7 @@ func (c *Client) WriteTaskRunStates(ctx context.Context, flowRunID string, write
 
 // History returns the states of a flow run, or with a task run ID, of
 // that task run, oldest first.
-func (c *Client) History(ctx context.Context, flowRunID, taskRunID string) ([]reeve.State, error) {
+func (c *Client) History(ctx context.Context, flowRunID, taskRunID string) ([]state.State, error) {
 	q := url.Values{}
 	setNonEmpty(q, "task_run_id", taskRunID)
 	var out api.History
@@ -297,7 +298,7 @@ func (c *Client) MintRunToken(ctx context.Context, flowRunID string) (*api.NewTo
 // TaskRuns lists a flow run's task runs, by key.
 func (c *Client) TaskRuns(ctx context.Context, flowRunID string) ([]api.TaskRun, error) {
 	if flowRunID == "" {
-		return nil, reeve.Errorf(reeve.CodeInvalid, "list task runs: no flow run ID: give one")
+		return nil, errs.Errorf(errs.CodeInvalid, "list task runs: no flow run ID: give one")
 	}
 	var out api.TaskRuns
 	if err := c.do(ctx, http.MethodGet, "/task_runs", url.Values{"flow_run_id": {flowRunID}}, nil, &out); err != nil {

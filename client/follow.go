@@ -11,8 +11,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/reevehq/reeve"
 	"github.com/reevehq/reeve/api"
+	"github.com/reevehq/reeve/internal/errs"
 )
 
 // Following logs.
@@ -50,7 +50,7 @@ func (c *Client) FollowLogs(ctx context.Context, flowRunID string, q LogQuery, f
 			return nil, cb.err
 		case ctx.Err() != nil:
 			return nil, fmt.Errorf("follow the logs of flow run %s: %w", flowRunID, context.Cause(ctx))
-		case err != nil && (!f.connected || !errors.Is(err, reeve.ErrUnavailable)):
+		case err != nil && (!f.connected || !errors.Is(err, errs.ErrUnavailable)):
 			return nil, fmt.Errorf("follow the logs of flow run %s: %w", flowRunID, err)
 		}
 		if f.progressed {
@@ -84,7 +84,7 @@ func (e callbackError) Error() string { return e.err.Error() }
 func (e callbackError) Unwrap() error { return e.err }
 
 // errStreamBroke says a stream ended before its end event.
-var errStreamBroke = reeve.Errorf(reeve.CodeUnavailable, "the log stream ended before the run did")
+var errStreamBroke = errs.Errorf(errs.CodeUnavailable, "the log stream ended before the run did")
 
 // stream opens one event stream and reads it to its end event (returning
 // the finished run) or until it breaks (returning an error; an
@@ -94,7 +94,7 @@ func (f *follow) stream(ctx context.Context) (*api.FlowRun, error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	idle := time.AfterFunc(followIdle, func() {
-		cancel(reeve.Errorf(reeve.CodeUnavailable, "the log stream was silent for %v", followIdle))
+		cancel(errs.Errorf(errs.CodeUnavailable, "the log stream was silent for %v", followIdle))
 	})
 	defer idle.Stop()
 
@@ -110,7 +110,7 @@ func (f *follow) stream(ctx context.Context) (*api.FlowRun, error) {
 	}
 	defer drain(resp.Body)
 	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/event-stream") {
-		return nil, reeve.Errorf(reeve.CodeInternal, "%s answered a log stream with Content-Type %q, not text/event-stream: is it a Reeve server?", f.c.base, ct)
+		return nil, errs.Errorf(errs.CodeInternal, "%s answered a log stream with Content-Type %q, not text/event-stream: is it a Reeve server?", f.c.base, ct)
 	}
 	f.connected = true
 
@@ -162,7 +162,7 @@ func (f *follow) dispatch(event, id, data string) (*api.FlowRun, error) {
 	case "log":
 		var l api.LogLine
 		if err := json.Unmarshal([]byte(data), &l); err != nil {
-			return nil, reeve.Errorf(reeve.CodeInternal, "%s sent a log event this client cannot read: %v", f.c.base, err)
+			return nil, errs.Errorf(errs.CodeInternal, "%s sent a log event this client cannot read: %v", f.c.base, err)
 		}
 		if l.ID == 0 {
 			l.ID, _ = strconv.ParseInt(id, 10, 64)
@@ -178,19 +178,19 @@ func (f *follow) dispatch(event, id, data string) (*api.FlowRun, error) {
 	case "end":
 		var run api.FlowRun
 		if err := json.Unmarshal([]byte(data), &run); err != nil {
-			return nil, reeve.Errorf(reeve.CodeInternal, "%s sent an end event this client cannot read: %v", f.c.base, err)
+			return nil, errs.Errorf(errs.CodeInternal, "%s sent an end event this client cannot read: %v", f.c.base, err)
 		}
 		return &run, nil
 	case "error":
 		var e api.ErrorDetail
 		if err := json.Unmarshal([]byte(data), &e); err != nil || e.Message == "" {
-			return nil, reeve.Errorf(reeve.CodeUnavailable, "%s sent an error event this client cannot read: %q", f.c.base, data)
+			return nil, errs.Errorf(errs.CodeUnavailable, "%s sent an error event this client cannot read: %q", f.c.base, data)
 		}
-		code := reeve.ErrorCode(e.Code)
+		code := errs.Code(e.Code)
 		if !knownCode(code) {
-			code = reeve.CodeInternal
+			code = errs.CodeInternal
 		}
-		return nil, &reeve.Error{Code: code, Message: e.Message}
+		return nil, &errs.Error{Code: code, Message: e.Message}
 	}
 	return nil, nil // events of other kinds are for other clients
 }
