@@ -24,6 +24,7 @@ const (
 	Submitted     = state.Submitted
 	Running       = state.Running
 	Retrying      = state.Retrying
+	Cancelling    = state.Cancelling
 	Success       = state.Success
 	Failed        = state.Failed
 	TimedOut      = state.TimedOut

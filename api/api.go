@@ -92,6 +92,9 @@ type Registered struct {
 	Flow    Flow        `json:"flow"`
 	Version FlowVersion `json:"version"`
 	Created bool        `json:"created"` // false when the spec was already the newest version
+	// Warnings are things that will keep the flow's runs from running,
+	// such as no online agent whose labels cover the flow's labels.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // Flow is a registered flow.
@@ -160,8 +163,15 @@ type FlowRun struct {
 	ScheduledAt    time.Time       `json:"scheduled_at"`
 	State          state.State     `json:"state"`
 	Version        int64           `json:"version"` // state version: give it back as expect_version
-	CreatedAt      time.Time       `json:"created_at"`
-	UpdatedAt      time.Time       `json:"updated_at"`
+	// Attempt counts the claims of the run: each agent claim starts a new
+	// attempt, and a run token works only for the attempt it was minted
+	// for, so a runner that was declared lost can never write over the
+	// attempt that replaced it.
+	Attempt     int       `json:"attempt"`
+	HeartbeatAt time.Time `json:"heartbeat_at,omitzero"` // the current attempt's runner's last heartbeat
+	Recoveries  int       `json:"recoveries,omitempty"`  // times the lost-run path re-queued the run
+	CreatedAt   time.Time `json:"created_at"`
+	UpdatedAt   time.Time `json:"updated_at"`
 }
 
 // Created is the answer to a create that may find an existing record
@@ -190,6 +200,26 @@ type FlowRunDetail struct {
 type SetState struct {
 	State         state.State `json:"state"`
 	ExpectVersion int64       `json:"expect_version"`
+}
+
+// RunHeartbeat is the answer to POST /flow_runs/{id}/heartbeat, which a
+// runner calls with its run token at least every Interval while it runs.
+// A runner whose token's attempt is no longer the run's current attempt
+// gets 409 Conflict instead and must stop without writing anything more.
+type RunHeartbeat struct {
+	FlowRun  FlowRun  `json:"flow_run"`
+	Cancel   bool     `json:"cancel"`   // a user cancelled the run: cancel the tasks and end the run Cancelled
+	Interval Duration `json:"interval"` // heartbeat again within this
+}
+
+// ReportLost is the body of POST /flow_runs/{id}/lost: an agent saw the
+// runner of an attempt end without finishing the run (it crashed, was
+// killed, or never started). The server then takes the lost-run path: the
+// attempt's running task runs fail with "runner lost", and the run is
+// re-queued while it has recoveries left, else Failed with Reason.
+type ReportLost struct {
+	Attempt int    `json:"attempt"` // the attempt the agent started; a stale one is 409 Conflict
+	Reason  string `json:"reason"`  // what the agent saw, e.g. "the flow program exited with status 2"
 }
 
 // TaskRun is one task run of a flow run.
@@ -221,7 +251,9 @@ type TaskRunWrite struct {
 }
 
 // WriteTaskRunStates is the body of POST /flow_runs/{id}/task_run_states:
-// writes applied in order, in one transaction, all or none.
+// writes applied in order, in one transaction, all or none. Writes with a
+// run token are fenced: when the token's attempt is no longer the run's
+// current attempt, the answer is 409 Conflict and nothing is written.
 type WriteTaskRunStates struct {
 	Writes []TaskRunWrite `json:"writes"`
 }

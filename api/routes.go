@@ -49,12 +49,15 @@ var Routes = []Route{
 
 	{Method: "POST", Path: "/flow_runs", Summary: "Create a flow run", Roles: writers, Request: CreateFlowRun{}, Response: CreatedFlowRun{}, Status: 201},
 	{Method: "GET", Path: "/flow_runs", Summary: "List flow runs, newest first", Roles: all, Query: append([]QueryParam{
-		{"project", "project name"}, {"flow_id", "flow ID"}, {"state", "state kinds, comma-separated"},
+		{"project", "project name"}, {"flow_id", "flow ID"}, {"agent_id", "only runs claimed by this agent"}, {"state", "state kinds, comma-separated"},
 		{"created_after", "RFC 3339 time, inclusive"}, {"created_before", "RFC 3339 time, exclusive"},
 	}, pageQuery...), Response: FlowRuns{}},
 	{Method: "GET", Path: "/flow_runs/{id}", Summary: "Show a flow run with its task runs and state history", Roles: all, RunScoped: true, Response: FlowRunDetail{}},
 	{Method: "POST", Path: "/flow_runs/{id}/state", Summary: "Set a flow run's state (409 when expect_version is stale)", Roles: agents, RunScoped: true, Request: SetState{}, Response: FlowRun{}},
-	{Method: "POST", Path: "/flow_runs/{id}/cancel", Summary: "Cancel a flow run that has not finished", Roles: writers, Response: FlowRun{}},
+	{Method: "POST", Path: "/flow_runs/{id}/cancel", Summary: "Cancel a flow run: one not started yet ends Cancelled, one with a runner becomes Cancelling until the runner confirms", Roles: writers, Response: FlowRun{}},
+	{Method: "POST", Path: "/flow_runs/{id}/restart", Summary: "Run a finished, unsuccessful flow run again: only its failed and unfinished task runs run, finished ones are reused", Roles: writers, Response: FlowRun{}},
+	{Method: "POST", Path: "/flow_runs/{id}/heartbeat", Summary: "A runner's heartbeat (run tokens only; 409 when the token's attempt was superseded); answers whether to cancel", RunScoped: true, Response: RunHeartbeat{}},
+	{Method: "POST", Path: "/flow_runs/{id}/lost", Summary: "An agent reports that an attempt's runner ended without finishing the run: the run is re-queued or failed", Roles: agents, Request: ReportLost{}, Response: FlowRun{}},
 	{Method: "POST", Path: "/flow_runs/{id}/task_run_states", Summary: "Write task-run states in order, in one transaction", Roles: adminOnly, RunScoped: true, Request: WriteTaskRunStates{}, Response: TaskRuns{}, Large: true},
 	{Method: "GET", Path: "/flow_runs/{id}/history", Summary: "A flow run's (or with task_run_id, a task run's) states, oldest first", Roles: all, RunScoped: true, Query: []QueryParam{{"task_run_id", "a task run of the flow run"}}, Response: History{}},
 	{Method: "POST", Path: "/flow_runs/{id}/logs", Summary: "Append log lines to a flow run", Roles: adminOnly, RunScoped: true, Request: AppendLogs{}, Status: 204, Large: true},

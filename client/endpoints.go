@@ -112,6 +112,7 @@ func flowName(req api.CreateFlowRun) string {
 type FlowRunFilter struct {
 	Project       string       // project name
 	FlowID        string       // flow ID
+	AgentID       string       // only runs claimed by this agent
 	States        []state.Kind // any of these state kinds
 	CreatedAfter  time.Time    // inclusive
 	CreatedBefore time.Time    // exclusive
@@ -123,6 +124,7 @@ func (f FlowRunFilter) query() url.Values {
 	q := url.Values{}
 	setNonEmpty(q, "project", f.Project)
 	setNonEmpty(q, "flow_id", f.FlowID)
+	setNonEmpty(q, "agent_id", f.AgentID)
 	if len(f.States) > 0 {
 		kinds := make([]string, len(f.States))
 		for i, k := range f.States {
@@ -210,6 +212,42 @@ func (c *Client) CancelFlowRun(ctx context.Context, id string) (*api.FlowRun, er
 	var out api.FlowRun
 	if err := c.do(ctx, http.MethodPost, "/flow_runs/"+escape(id)+"/cancel", nil, nil, &out); err != nil {
 		return nil, fmt.Errorf("cancel flow run %s: %w", id, err)
+	}
+	return &out, nil
+}
+
+// RestartFlowRun runs a finished, unsuccessful flow run again: it is
+// Scheduled anew, and its runner re-runs only the failed and unfinished
+// task runs, reusing the persisted results of the finished ones. A run
+// that has not finished, or that succeeded, is reeve.ErrConflict.
+func (c *Client) RestartFlowRun(ctx context.Context, id string) (*api.FlowRun, error) {
+	var out api.FlowRun
+	if err := c.do(ctx, http.MethodPost, "/flow_runs/"+escape(id)+"/restart", nil, nil, &out); err != nil {
+		return nil, fmt.Errorf("restart flow run %s: %w", id, err)
+	}
+	return &out, nil
+}
+
+// RunHeartbeat tells the server the runner of a flow run is alive; the
+// client must hold the run's token. The answer says whether to cancel and
+// when to beat again. reeve.ErrConflict means the token's attempt was
+// superseded (the run was declared lost and re-queued): stop at once.
+func (c *Client) RunHeartbeat(ctx context.Context, flowRunID string) (*api.RunHeartbeat, error) {
+	var out api.RunHeartbeat
+	if err := c.do(ctx, http.MethodPost, "/flow_runs/"+escape(flowRunID)+"/heartbeat", nil, nil, &out); err != nil {
+		return nil, fmt.Errorf("heartbeat of flow run %s: %w", flowRunID, err)
+	}
+	return &out, nil
+}
+
+// ReportLost tells the server that the runner of an attempt of a flow run
+// ended without finishing it; the server re-queues or fails the run. A
+// stale attempt, or a run that is not Submitted, Running or Cancelling, is
+// reeve.ErrConflict.
+func (c *Client) ReportLost(ctx context.Context, flowRunID string, req api.ReportLost) (*api.FlowRun, error) {
+	var out api.FlowRun
+	if err := c.do(ctx, http.MethodPost, "/flow_runs/"+escape(flowRunID)+"/lost", nil, req, &out); err != nil {
+		return nil, fmt.Errorf("report the runner of flow run %s lost: %w", flowRunID, err)
 	}
 	return &out, nil
 }

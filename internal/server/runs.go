@@ -214,7 +214,7 @@ func (s *Server) writeTaskRunStates(w http.ResponseWriter, r *http.Request, c *c
 		}
 		writes[i] = store.TaskRunWrite{Key: wr.Key, Task: wr.Task, MapIndex: wr.MapIndex, Expect: wr.ExpectVersion, State: wr.State}
 	}
-	trs, err := s.store.WriteTaskRunStates(r.Context(), r.PathValue("id"), writes)
+	trs, err := s.store.WriteTaskRunStates(r.Context(), r.PathValue("id"), 0, writes)
 	if err != nil {
 		return nil, err
 	}

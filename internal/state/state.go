@@ -23,6 +23,7 @@ const (
 	Submitted                 // claimed by an agent, not yet started (flow runs)
 	Running                   // executing
 	Retrying                  // failed an attempt, waiting to run again at StartAt
+	Cancelling                // a cancel was asked for; the runner has not confirmed it yet (flow runs)
 	Success                   // finished with a result
 	Failed                    // finished with an error
 	TimedOut                  // finished: the attempt exceeded its timeout (failed, retryable)
@@ -40,6 +41,7 @@ var kindNames = [numKinds]string{
 	Submitted:     "Submitted",
 	Running:       "Running",
 	Retrying:      "Retrying",
+	Cancelling:    "Cancelling",
 	Success:       "Success",
 	Failed:        "Failed",
 	TimedOut:      "TimedOut",
@@ -74,7 +76,7 @@ func ParseKind(s string) (Kind, error) {
 			return Kind(i), nil
 		}
 	}
-	return 0, fmt.Errorf("unknown state %q: want one of Pending, Scheduled, Submitted, Running, Retrying, Success, Failed, TimedOut, TriggerFailed, Skipped, Cached, Mapped, Cancelled", s)
+	return 0, fmt.Errorf("unknown state %q: want one of Pending, Scheduled, Submitted, Running, Retrying, Cancelling, Success, Failed, TimedOut, TriggerFailed, Skipped, Cached, Mapped, Cancelled", s)
 }
 
 // MarshalText implements encoding.TextMarshaler.

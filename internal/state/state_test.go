@@ -17,6 +17,7 @@ func TestKindCategories(t *testing.T) {
 		{Submitted, false, false, false},
 		{Running, false, false, false},
 		{Retrying, false, false, false},
+		{Cancelling, false, false, false},
 		{Success, true, true, false},
 		{Failed, true, false, true},
 		{TimedOut, true, false, true},
@@ -30,7 +31,7 @@ func TestKindCategories(t *testing.T) {
 			t.Errorf("%s: finished=%v successful=%v failure=%v", tc.k, tc.k.Finished(), tc.k.Successful(), tc.k.Failure())
 		}
 	}
-	if len(Kinds()) != 13 {
+	if len(Kinds()) != 14 {
 		t.Errorf("%d kinds", len(Kinds()))
 	}
 }

@@ -75,16 +75,43 @@ type Store interface {
 	// SetFlowRunState moves a flow run to s if its state version is still
 	// expect, recording s in the run's history and returning the run with
 	// its new version; a stale expect is ErrConflict and changes nothing.
+	// Moving to Scheduled re-queues the run: AgentID becomes "", and a
+	// non-zero s.StartAt becomes its ScheduledAt (a zero StartAt keeps
+	// ScheduledAt as it is).
 	SetFlowRunState(ctx context.Context, id string, expect int64, s state.State) (FlowRun, error)
+	// HeartbeatFlowRun records that the runner of attempt of a flow run is
+	// alive: HeartbeatAt becomes now (store clock); neither the state nor
+	// the version changes. An attempt that is not the run's current
+	// Attempt is ErrConflict (the runner was superseded); an unknown run is
+	// ErrNotFound. It returns the run.
+	HeartbeatFlowRun(ctx context.Context, id string, attempt int) (FlowRun, error)
+	// RecoverFlowRun takes the lost-run path for a flow run whose runner is
+	// gone, in one transaction, if the run's state version is still expect
+	// (else ErrConflict, changing nothing) and its state is Submitted,
+	// Running or Cancelling (else ErrConflict):
+	//
+	//   - each of its task runs in state Running moves to Failed with the message
+	//     "runner lost: " + reason (version +1, recorded in its history);
+	//   - a Cancelling run moves to Cancelled (message reason);
+	//   - otherwise, with Recoveries < maxRecoveries, the run moves to
+	//     Scheduled (message "re-queued (recovery N of M): " + reason),
+	//     ScheduledAt now, AgentID "", Recoveries +1;
+	//   - otherwise it moves to Failed with the message
+	//     reason + "; gave up after M recoveries".
+	//
+	// It returns the run as it now is.
+	RecoverFlowRun(ctx context.Context, id string, expect int64, reason string, maxRecoveries int) (FlowRun, error)
 
 	// WriteTaskRunStates applies writes in order, in one transaction: each
 	// moves one task run of the flow run (created by a write with expect 0)
 	// to its state and records it in the history. A write whose Expect is
 	// not the task run's version (a missing task run has version 0) is
 	// ErrConflict; an empty key, a negative Expect or an unknown kind is
-	// ErrInvalid; an unknown flow run is ErrNotFound. If any write fails,
-	// none is applied. It returns the task runs as written, in order.
-	WriteTaskRunStates(ctx context.Context, flowRunID string, writes []TaskRunWrite) ([]TaskRun, error)
+	// ErrInvalid; an unknown flow run is ErrNotFound. An attempt > 0 that
+	// is not the flow run's current Attempt is ErrConflict (the writer was
+	// superseded); attempt 0 writes unfenced. If any write fails, none is
+	// applied. It returns the task runs as written, in order.
+	WriteTaskRunStates(ctx context.Context, flowRunID string, attempt int, writes []TaskRunWrite) ([]TaskRun, error)
 	// ListTaskRuns returns a flow run's task runs, by key; an unknown flow
 	// run is ErrNotFound (so are the calls below).
 	ListTaskRuns(ctx context.Context, flowRunID string) ([]TaskRun, error)
@@ -166,7 +193,7 @@ type Store interface {
 	// earliest ScheduledAt first, then lowest ID) to Submitted for the
 	// agent: it sets AgentID, adds 1 to the state version and records the
 	// state (message `claimed by agent "NAME"`, time of the store's clock)
-	// in the history. A zero now means the store's clock. Exactly one of
+	// in the history; it also adds 1 to Attempt and clears HeartbeatAt. A zero now means the store's clock. Exactly one of
 	// several concurrent claimers gets a run, also across server replicas.
 	// With no run to claim it returns ErrNotFound; an unknown agent is
 	// ErrNotFound too.
@@ -250,7 +277,10 @@ type FlowRun struct {
 	AgentID        string          `json:"agent_id,omitempty"`    // the agent that claimed it, if any
 	ScheduledAt    time.Time       `json:"scheduled_at"`          // when it may start
 	State          state.State     `json:"state"`
-	Version        int64           `json:"version"` // state version: +1 on every state change
+	Version        int64           `json:"version"`               // state version: +1 on every state change
+	Attempt        int             `json:"attempt"`               // +1 on every claim; run tokens are fenced by it
+	HeartbeatAt    time.Time       `json:"heartbeat_at,omitzero"` // the current attempt's last runner heartbeat
+	Recoveries     int             `json:"recoveries,omitempty"`  // times RecoverFlowRun re-queued the run
 	CreatedAt      time.Time       `json:"created_at"`
 	UpdatedAt      time.Time       `json:"updated_at"`
 }
@@ -259,6 +289,7 @@ type FlowRun struct {
 type FlowRunFilter struct {
 	ProjectID     string
 	FlowID        string
+	AgentID       string // the agent that claimed the runs
 	States        []state.Kind
 	CreatedAfter  time.Time // inclusive
 	CreatedBefore time.Time // exclusive
@@ -326,6 +357,7 @@ type Token struct {
 	Role      string    `json:"role"`
 	Hash      string    `json:"-"`                     // hex SHA-256 of the token's secret
 	FlowRunID string    `json:"flow_run_id,omitempty"` // run tokens: the run
+	Attempt   int       `json:"attempt,omitempty"`     // run tokens: the run's attempt they were minted for
 	CreatedAt time.Time `json:"created_at"`
 	ExpiresAt time.Time `json:"expires_at,omitzero"` // zero: never
 	RevokedAt time.Time `json:"revoked_at,omitzero"` // zero: not revoked

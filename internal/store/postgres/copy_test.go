@@ -217,7 +217,7 @@ func TestCopyFromSQLite(t *testing.T) {
 		t.Errorf("SetFlowRunState with the copied version: %v", err)
 	}
 	fetch := after.TaskRuns[w.failed.ID][0]
-	if _, err := dst.WriteTaskRunStates(ctx, w.failed.ID, []store.TaskRunWrite{
+	if _, err := dst.WriteTaskRunStates(ctx, w.failed.ID, 0, []store.TaskRunWrite{
 		{Key: fetch.Key, Task: fetch.Task, Expect: fetch.Version, State: state.State{Kind: state.Running, Attempt: 3}},
 	}); err != nil {
 		t.Errorf("WriteTaskRunStates with the copied version: %v", err)
@@ -408,7 +408,7 @@ func fill(t *testing.T, s store.Store) world {
 	must(err)
 	var counts state.Counts
 	counts[state.Success] = 2
-	trs, err := s.WriteTaskRunStates(ctx, w.done.ID, []store.TaskRunWrite{
+	trs, err := s.WriteTaskRunStates(ctx, w.done.ID, 0, []store.TaskRunWrite{
 		{Key: "extract", Task: "extract", State: state.State{Kind: state.Pending}},
 		{Key: "transform", Task: "transform", State: state.State{Kind: state.Pending}},
 		{Key: "load", Task: "load", State: state.State{Kind: state.Pending}},
@@ -461,7 +461,7 @@ func fill(t *testing.T, s store.Store) world {
 	must(err)
 	w.failed, err = s.SetFlowRunState(ctx, w.failed.ID, w.failed.Version, state.State{Kind: state.Running})
 	must(err)
-	fetch, err := s.WriteTaskRunStates(ctx, w.failed.ID, []store.TaskRunWrite{
+	fetch, err := s.WriteTaskRunStates(ctx, w.failed.ID, 0, []store.TaskRunWrite{
 		{Key: "fetch", Task: "fetch", State: state.State{Kind: state.Running, Attempt: 1}},
 		{Key: "fetch", Task: "fetch", Expect: 1, State: state.State{Kind: state.Failed, Attempt: 1, Message: "boom"}},
 	})

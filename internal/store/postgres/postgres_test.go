@@ -278,7 +278,7 @@ func TestTextPostgreSQLCannotHold(t *testing.T) {
 func TestWriteTaskRunStatesMissingFlowRun(t *testing.T) {
 	t.Parallel()
 	s := open(t)
-	_, err := s.WriteTaskRunStates(t.Context(), "no-such-run", []store.TaskRunWrite{
+	_, err := s.WriteTaskRunStates(t.Context(), "no-such-run", 0, []store.TaskRunWrite{
 		{Key: "a", Task: "a", State: state.State{Kind: state.Pending}},
 		{Key: "b", Task: "b", Expect: 3, State: state.State{Kind: state.Running}},
 	})
@@ -304,7 +304,7 @@ func TestStateHistoryOrder(t *testing.T) {
 			})
 		}
 	}
-	trs, err := s.WriteTaskRunStates(ctx, run.ID, writes)
+	trs, err := s.WriteTaskRunStates(ctx, run.ID, 0, writes)
 	if err != nil {
 		t.Fatal(err)
 	}

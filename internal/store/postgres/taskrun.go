@@ -82,7 +82,7 @@ const writeTaskRuns = `
 // the batch are checked here; only the first write of each task run is
 // checked against the database. A failure is reported for the first write
 // that would have failed had they been applied one by one.
-func (s *Store) WriteTaskRunStates(ctx context.Context, flowRunID string, writes []store.TaskRunWrite) ([]store.TaskRun, error) {
+func (s *Store) WriteTaskRunStates(ctx context.Context, flowRunID string, attempt int, writes []store.TaskRunWrite) ([]store.TaskRun, error) {
 	fail := func(err error) ([]store.TaskRun, error) {
 		return nil, fmt.Errorf("write task run states of flow run %q: %w", flowRunID, err)
 	}

@@ -221,7 +221,7 @@ func fillSmall(t *testing.T, s *Store) (store.FlowRun, store.TaskRun) {
 	must(err)
 	run, err = s.SetFlowRunState(ctx, run.ID, run.Version, state.State{Kind: state.Running})
 	must(err)
-	trs, err := s.WriteTaskRunStates(ctx, run.ID, []store.TaskRunWrite{
+	trs, err := s.WriteTaskRunStates(ctx, run.ID, 0, []store.TaskRunWrite{
 		{Key: "extract", Task: "extract", State: state.State{Kind: state.Running, Attempt: 1}},
 		{Key: "extract", Task: "extract", Expect: 1, State: state.State{Kind: state.Success, Attempt: 1,
 			Result: &state.Result{Store: "file:///r", Key: "k", Serializer: "json"}}},

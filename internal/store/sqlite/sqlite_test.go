@@ -308,7 +308,7 @@ func TestConcurrentWriters(t *testing.T) {
 						prev = append(prev, key)
 						writes = append(writes, store.TaskRunWrite{Key: key, Task: "t", MapIndex: k, State: state.State{Kind: state.Pending}})
 					}
-					if _, err := s.WriteTaskRunStates(ctx, run.ID, writes); err != nil {
+					if _, err := s.WriteTaskRunStates(ctx, run.ID, 0, writes); err != nil {
 						fail(g, j, "WriteTaskRunStates", err)
 						return
 					}
@@ -325,7 +325,7 @@ func TestConcurrentWriters(t *testing.T) {
 					tl.logBatches++
 				case 3:
 					// All writers on one flow run, and reads beside the writes.
-					_, err := s.WriteTaskRunStates(ctx, shared.ID, []store.TaskRunWrite{
+					_, err := s.WriteTaskRunStates(ctx, shared.ID, 0, []store.TaskRunWrite{
 						{Key: fmt.Sprintf("w%d-%d", g, j), Task: "shared", State: state.State{Kind: state.Pending}},
 					})
 					if err != nil {

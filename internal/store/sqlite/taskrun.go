@@ -92,7 +92,7 @@ type historyChunk struct {
 
 // WriteTaskRunStates applies writes in order, in one transaction; see
 // store.Store.
-func (s *Store) WriteTaskRunStates(ctx context.Context, flowRunID string, writes []store.TaskRunWrite) ([]store.TaskRun, error) {
+func (s *Store) WriteTaskRunStates(ctx context.Context, flowRunID string, attempt int, writes []store.TaskRunWrite) ([]store.TaskRun, error) {
 	// Encode and plan outside the transaction: the writer connection is
 	// held only for the SQL.
 	enc := make([]encodedWrite, len(writes))

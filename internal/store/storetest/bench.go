@@ -101,7 +101,7 @@ func (w *taskWriter) batch() error {
 		}
 		w.buf = append(w.buf, store.TaskRunWrite{Key: k, Task: "transform", MapIndex: i, Expect: int64(w.phase), State: st})
 	}
-	if _, err := w.s.WriteTaskRunStates(ctx, w.run, w.buf); err != nil {
+	if _, err := w.s.WriteTaskRunStates(ctx, w.run, 0, w.buf); err != nil {
 		return fmt.Errorf("%s: WriteTaskRunStates: %w", w.name, err)
 	}
 	w.writes += len(w.buf)

@@ -84,7 +84,7 @@ func seed(tb testing.TB, s store.Store, prefix string) fixture {
 
 func writeTasks(tb testing.TB, s store.Store, flowRunID string, writes ...store.TaskRunWrite) []store.TaskRun {
 	tb.Helper()
-	trs, err := s.WriteTaskRunStates(context.Background(), flowRunID, writes)
+	trs, err := s.WriteTaskRunStates(context.Background(), flowRunID, 0, writes)
 	requireNoError(tb, err, "WriteTaskRunStates(%s)", flowRunID)
 	if len(trs) != len(writes) {
 		tb.Fatalf("WriteTaskRunStates returned %d task runs for %d writes", len(trs), len(writes))

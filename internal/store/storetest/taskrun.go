@@ -145,7 +145,7 @@ func testTaskRuns(t *testing.T, open func(t *testing.T) store.Store) {
 			store.TaskRunWrite{Key: "extract", Task: "extract", State: pending(0)},
 			store.TaskRunWrite{Key: "load", Task: "load", State: pending(0)},
 		)
-		_, err := s.WriteTaskRunStates(ctx, f.run.ID, []store.TaskRunWrite{
+		_, err := s.WriteTaskRunStates(ctx, f.run.ID, 0, []store.TaskRunWrite{
 			{Key: "extract", Task: "extract", Expect: 1, State: running(time.Second, 1)},
 			{Key: "load", Task: "load", Expect: 5, State: running(time.Second, 1)}, // stale
 			{Key: "report", Task: "report", State: pending(time.Second)},
@@ -159,14 +159,14 @@ func testTaskRuns(t *testing.T, open func(t *testing.T) store.Store) {
 		s := open(t)
 		f := seed(t, s, "etl")
 		before := writeTasks(t, s, f.run.ID, store.TaskRunWrite{Key: "extract", Task: "extract", State: pending(0)})
-		_, err := s.WriteTaskRunStates(t.Context(), f.run.ID, []store.TaskRunWrite{
+		_, err := s.WriteTaskRunStates(t.Context(), f.run.ID, 0, []store.TaskRunWrite{
 			{Key: "extract", Task: "extract", Expect: 0, State: running(time.Second, 1)},
 		})
 		requireErrorIs(t, err, reeve.ErrConflict, "extract")
 		requireUnchanged(t, s, f.run.ID, before)
 
 		// Two creates of one key in one batch: the second is stale.
-		_, err = s.WriteTaskRunStates(t.Context(), f.run.ID, []store.TaskRunWrite{
+		_, err = s.WriteTaskRunStates(t.Context(), f.run.ID, 0, []store.TaskRunWrite{
 			{Key: "twice", Task: "twice", State: pending(0)},
 			{Key: "twice", Task: "twice", State: pending(0)},
 		})
@@ -180,7 +180,7 @@ func testTaskRuns(t *testing.T, open func(t *testing.T) store.Store) {
 		f := seed(t, s, "etl")
 		// A task run that does not exist is at version 0: a write that
 		// expects any other version is stale.
-		_, err := s.WriteTaskRunStates(t.Context(), f.run.ID, []store.TaskRunWrite{
+		_, err := s.WriteTaskRunStates(t.Context(), f.run.ID, 0, []store.TaskRunWrite{
 			{Key: "ghost", Task: "ghost", Expect: 3, State: running(0, 1)},
 		})
 		requireErrorIs(t, err, reeve.ErrConflict, "ghost")
@@ -196,7 +196,7 @@ func testTaskRuns(t *testing.T, open func(t *testing.T) store.Store) {
 			"NoKey":           {Task: "b", State: pending(0)},
 			"NegativeVersion": {Key: "b", Task: "b", Expect: -1, State: pending(0)},
 		} {
-			_, err := s.WriteTaskRunStates(t.Context(), f.run.ID, []store.TaskRunWrite{
+			_, err := s.WriteTaskRunStates(t.Context(), f.run.ID, 0, []store.TaskRunWrite{
 				{Key: "a", Task: "a", State: pending(0)}, bad,
 			})
 			if err == nil {
@@ -212,7 +212,7 @@ func testTaskRuns(t *testing.T, open func(t *testing.T) store.Store) {
 		t.Parallel()
 		s := open(t)
 		const id = "0190c7a4-0000-7000-8000-000000000005"
-		_, err := s.WriteTaskRunStates(t.Context(), id, []store.TaskRunWrite{{Key: "a", Task: "a", State: pending(0)}})
+		_, err := s.WriteTaskRunStates(t.Context(), id, 0, []store.TaskRunWrite{{Key: "a", Task: "a", State: pending(0)}})
 		requireErrorIs(t, err, reeve.ErrNotFound, id)
 	})
 
@@ -220,7 +220,7 @@ func testTaskRuns(t *testing.T, open func(t *testing.T) store.Store) {
 		t.Parallel()
 		s := open(t)
 		f := seed(t, s, "etl")
-		trs, err := s.WriteTaskRunStates(t.Context(), f.run.ID, nil)
+		trs, err := s.WriteTaskRunStates(t.Context(), f.run.ID, 0, nil)
 		requireNoError(t, err, "WriteTaskRunStates(nil)")
 		if len(trs) != 0 {
 			t.Errorf("empty batch returned %+v", trs)
@@ -238,7 +238,7 @@ func testTaskRuns(t *testing.T, open func(t *testing.T) store.Store) {
 		)
 		for i := range n {
 			wg.Go(func() {
-				_, errs[i] = s.WriteTaskRunStates(t.Context(), f.run.ID, []store.TaskRunWrite{
+				_, errs[i] = s.WriteTaskRunStates(t.Context(), f.run.ID, 0, []store.TaskRunWrite{
 					{Key: "once", Task: "once", State: pending(time.Duration(i))},
 					{Key: "once", Task: "once", Expect: 1, State: running(time.Second, 1)},
 				})
