@@ -87,6 +87,25 @@ type Config struct {
 	// Logger receives the engine's own warnings (a handler that panicked,
 	// a cache entry that could not be read). nil: slog.Default().
 	Logger *slog.Logger
+
+	// Prior holds the task run states that earlier attempts of this flow
+	// run recorded, by task run key ("extract", "transform[3]"): a resumed
+	// run (after a long retry, a lost runner, a restart) never re-runs a
+	// task run whose prior state is finished and successful; it loads the
+	// result from the location in that state when a downstream task needs
+	// it. Task runs with other prior states run again. Task runs taken from
+	// Prior are not reported again.
+	Prior map[string]state.State
+	// MaxRetryWait is the longest retry delay the run waits out itself
+	// (0: every delay). A task run whose next retry is further away stays
+	// Retrying with its StartAt, and once nothing else can run the run
+	// ends Scheduled with StartAt the earliest such retry, for the caller
+	// to re-queue the flow run for then.
+	MaxRetryWait time.Duration
+	// CheckpointAll persists every task run's result (to the task's result
+	// store, else ResultStore, else the flow's) unless the task turned
+	// checkpointing off explicitly, so that resumed runs can reuse them.
+	CheckpointAll bool
 }
 
 // Run is the outcome of a flow run: its state and every task run.
