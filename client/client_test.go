@@ -358,14 +358,29 @@ func TestFlowRuns(t *testing.T) {
 		t.Errorf("History of the task run = %v", kinds)
 	}
 
-	// Cancel.
-	cancelled, err := e.admin.CancelFlowRun(ctx, run.ID)
+	// Cancel: the run is Running, so it waits for its runner to confirm;
+	// asking again changes nothing; once it ended, cancel is a conflict.
+	cancelling, err := e.admin.CancelFlowRun(ctx, run.ID)
 	check(t, "CancelFlowRun", err)
-	if cancelled.State.Kind != reeve.Cancelled {
-		t.Errorf("CancelFlowRun = %+v", cancelled)
+	if cancelling.State.Kind != reeve.Cancelling {
+		t.Errorf("CancelFlowRun of a Running run = %+v, want Cancelling", cancelling)
 	}
-	_, err = e.admin.CancelFlowRun(ctx, run.ID)
+	again, err := e.admin.CancelFlowRun(ctx, run.ID)
+	check(t, "CancelFlowRun again", err)
+	if again.Version != cancelling.Version {
+		t.Errorf("a second cancel moved the run: version %d, then %d", cancelling.Version, again.Version)
+	}
+	cancelled, err := e.admin.SetFlowRunState(ctx, run.ID, api.SetState{State: reeve.State{Kind: reeve.Cancelled}, ExpectVersion: cancelling.Version})
+	check(t, "SetFlowRunState(Cancelled)", err)
+	_, err = e.admin.CancelFlowRun(ctx, cancelled.ID)
 	wantErr(t, err, reeve.ErrConflict, "cancel flow run "+run.ID+": ")
+	restarted, err := e.admin.RestartFlowRun(ctx, run.ID)
+	check(t, "RestartFlowRun of a cancelled run", err)
+	if restarted.State.Kind != reeve.Scheduled || restarted.AgentID != "" {
+		t.Errorf("RestartFlowRun = %+v, want Scheduled and no agent", restarted)
+	}
+	_, err = e.admin.RestartFlowRun(ctx, run.ID)
+	wantErr(t, err, reeve.ErrConflict, "restart flow run "+run.ID+": ")
 }
 
 func kindsOf(states []reeve.State) []reeve.Kind {
@@ -1063,6 +1078,9 @@ func TestEveryRoute(t *testing.T) {
 		},
 		"GET /flow_runs/{id}/secrets/{name}": func() error { return errOf(c.RunSecret(ctx, "x", "S")) },
 		"POST /flow_runs/{id}/tokens":        func() error { return errOf(c.MintRunToken(ctx, "x")) },
+		"POST /flow_runs/{id}/restart":       func() error { return errOf(c.RestartFlowRun(ctx, "x")) },
+		"POST /flow_runs/{id}/heartbeat":     func() error { return errOf(c.RunHeartbeat(ctx, "x")) },
+		"POST /flow_runs/{id}/lost":          func() error { return errOf(c.ReportLost(ctx, "x", api.ReportLost{Attempt: 1, Reason: "gone"})) },
 		"GET /task_runs":                     func() error { return errOf(c.TaskRuns(ctx, "x")) },
 		"GET /secrets":                       func() error { return errOf(c.Secrets(ctx, "")) },
 		"PUT /secrets/{name}":                func() error { return errOf(c.SetSecret(ctx, "", "S", "v")) },

@@ -100,6 +100,9 @@ func (c *CLI) flowRegisterCommand() *cobra.Command {
 			} else {
 				fmt.Fprintf(c.stdout, "Flow %s is unchanged: version %d already has this spec (%s)\n", reg.Flow.Name, reg.Version.Version, short(sp.Hash()))
 			}
+			for _, w := range reg.Warnings {
+				fmt.Fprintf(c.stderr, "warning: %s\n", w)
+			}
 			return nil
 		},
 	}

@@ -25,7 +25,7 @@ func (c *CLI) runCommand() *cobra.Command {
 		Args:  usageArgs(cobra.NoArgs),
 		RunE:  groupRun,
 	}
-	cmd.AddCommand(c.runCreateCommand(), c.runListCommand(), c.runShowCommand(), c.runLogsCommand(), c.runCancelCommand())
+	cmd.AddCommand(c.runCreateCommand(), c.runListCommand(), c.runShowCommand(), c.runLogsCommand(), c.runCancelCommand(), c.runRestartCommand())
 	return cmd
 }
 
@@ -313,6 +313,16 @@ func (c *CLI) writeRun(d *api.FlowRunDetail, flow string) {
 	if r.AgentID != "" {
 		fmt.Fprintf(w, "Agent:      %s\n", r.AgentID)
 	}
+	if r.Attempt > 0 {
+		fmt.Fprintf(w, "Attempt:    %d", r.Attempt)
+		if r.Recoveries > 0 {
+			fmt.Fprintf(w, " (re-queued %d times after its runner was lost)", r.Recoveries)
+		}
+		fmt.Fprintln(w)
+	}
+	if !r.HeartbeatAt.IsZero() {
+		fmt.Fprintf(w, "Heartbeat:  %s\n", tf.format(r.HeartbeatAt))
+	}
 	if r.ScheduleID != "" {
 		fmt.Fprintf(w, "Schedule:   %s\n", r.ScheduleID)
 	}
@@ -438,7 +448,7 @@ func (c *CLI) runCancelCommand() *cobra.Command {
 	var f clientFlags
 	cmd := &cobra.Command{
 		Use:   "cancel ID",
-		Short: "Cancel a flow run that has not finished",
+		Short: "Cancel a flow run that has not finished (a running one stops within a heartbeat)",
 		Args:  usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cl, err := c.connect(&f)
@@ -446,6 +456,35 @@ func (c *CLI) runCancelCommand() *cobra.Command {
 				return err
 			}
 			run, err := cl.CancelFlowRun(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if f.json {
+				return printJSON(c.stdout, run)
+			}
+			fmt.Fprintf(c.stdout, "Flow run %s: %s\n", run.ID, stateText(run.State))
+			return nil
+		},
+	}
+	c.addClientFlags(cmd, &f, false)
+	return cmd
+}
+
+func (c *CLI) runRestartCommand() *cobra.Command {
+	var f clientFlags
+	cmd := &cobra.Command{
+		Use:   "restart ID",
+		Short: "Run a failed or cancelled flow run again, re-running only what did not succeed",
+		Long: "Schedule a finished, unsuccessful flow run again. Its next runner re-runs only the\n" +
+			"failed and unfinished task runs (of a mapped task, only the failed children) and reuses\n" +
+			"the persisted results of every task run that succeeded.",
+		Args: usageArgs(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := c.connect(&f)
+			if err != nil {
+				return err
+			}
+			run, err := cl.RestartFlowRun(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/reevehq/reeve"
 	"github.com/reevehq/reeve/api"
@@ -40,6 +41,66 @@ type serverFlags struct {
 	shutdownTimeout time.Duration
 	scheduleRuns    int
 	scheduleEvery   time.Duration
+	runs            runFlags
+}
+
+// runFlags are the settings of the run life cycle: heartbeats and the
+// monitor that recovers lost runs.
+type runFlags struct {
+	heartbeat     time.Duration
+	lostAfter     int
+	submitTimeout time.Duration
+	maxRecoveries int
+	lateAfter     time.Duration
+	monitorEvery  time.Duration
+}
+
+func (f *runFlags) bind(fl *pflag.FlagSet) {
+	fl.DurationVar(&f.heartbeat, "heartbeat-interval", scheduler.DefaultHeartbeat, "how often runners heartbeat")
+	fl.IntVar(&f.lostAfter, "lost-after", scheduler.DefaultLostAfter, "missed heartbeat intervals after which a run's runner counts as lost")
+	fl.DurationVar(&f.submitTimeout, "submit-timeout", scheduler.DefaultSubmitTimeout, "how long a claimed run may wait for its runner to start before it counts as lost")
+	fl.IntVar(&f.maxRecoveries, "max-recoveries", scheduler.DefaultMaxRecoveries, "how often a lost run is re-queued before it is failed (0: never)")
+	fl.DurationVar(&f.lateAfter, "late-after", scheduler.DefaultLateAfter, "how long past its start a waiting run may be before its state says why")
+	fl.DurationVar(&f.monitorEvery, "monitor-interval", scheduler.DefaultMonitorInterval, "time between the run monitor's passes")
+	for flag, env := range map[string]string{
+		"heartbeat-interval": "REEVE_HEARTBEAT_INTERVAL", "lost-after": "REEVE_LOST_AFTER",
+		"submit-timeout": "REEVE_SUBMIT_TIMEOUT", "max-recoveries": "REEVE_MAX_RECOVERIES",
+		"late-after": "REEVE_LATE_AFTER", "monitor-interval": "REEVE_MONITOR_INTERVAL",
+	} {
+		bindEnv(fl, flag, env)
+	}
+}
+
+// check names the first setting out of range.
+func (f *runFlags) check() error {
+	switch {
+	case f.heartbeat < 100*time.Millisecond:
+		return usagef("--heartbeat-interval %v is too short: give 100ms or more", f.heartbeat)
+	case f.lostAfter < 2:
+		return usagef("--lost-after %d is too small: give 2 or more heartbeat intervals", f.lostAfter)
+	case f.submitTimeout < time.Second:
+		return usagef("--submit-timeout %v is too short: give 1s or more", f.submitTimeout)
+	case f.maxRecoveries < 0:
+		return usagef("--max-recoveries %d is negative", f.maxRecoveries)
+	case f.lateAfter < time.Second:
+		return usagef("--late-after %v is too short: give 1s or more", f.lateAfter)
+	case f.monitorEvery < 10*time.Millisecond:
+		return usagef("--monitor-interval %v is too short: give 10ms or more", f.monitorEvery)
+	}
+	return nil
+}
+
+// monitorConfig is the run monitor's configuration.
+func (f *runFlags) monitorConfig(st store.Store, log *slog.Logger, requeued func()) scheduler.MonitorConfig {
+	maxRec := f.maxRecoveries
+	if maxRec == 0 {
+		maxRec = -1 // the flag's 0 means never; the config's 0 means the default
+	}
+	return scheduler.MonitorConfig{
+		Store: st, Interval: f.monitorEvery, Heartbeat: f.heartbeat, LostAfter: f.lostAfter,
+		SubmitTimeout: f.submitTimeout, MaxRecoveries: maxRec, LateAfter: f.lateAfter,
+		Requeued: requeued, Logger: log,
+	}
 }
 
 // HTTP server limits. There is deliberately no WriteTimeout (nor
@@ -89,6 +150,7 @@ func (c *CLI) serverCommand() *cobra.Command {
 	bindEnv(fl, "shutdown-timeout", "REEVE_SHUTDOWN_TIMEOUT")
 	bindEnv(fl, "schedule-runs", "REEVE_SCHEDULE_RUNS")
 	bindEnv(fl, "schedule-interval", "REEVE_SCHEDULE_INTERVAL")
+	f.runs.bind(fl)
 	cmd.AddCommand(c.migrateStoreCommand())
 	return cmd
 }
@@ -227,6 +289,7 @@ type serverConfig struct {
 	shutdown    time.Duration
 	schedRuns   int
 	schedEvery  time.Duration
+	runs        runFlags
 }
 
 // serverConfig checks f and the REEVE_* variables that have no flag.
@@ -235,7 +298,10 @@ func (c *CLI) serverConfig(f serverFlags) (*serverConfig, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg := &serverConfig{log: log, listen: f.listen, shutdown: f.shutdownTimeout, schedRuns: f.scheduleRuns, schedEvery: f.scheduleEvery}
+	cfg := &serverConfig{log: log, listen: f.listen, shutdown: f.shutdownTimeout, schedRuns: f.scheduleRuns, schedEvery: f.scheduleEvery, runs: f.runs}
+	if err := f.runs.check(); err != nil {
+		return nil, err
+	}
 	if _, _, err := net.SplitHostPort(f.listen); err != nil {
 		return nil, usagef("--listen %q is not host:port (e.g. 127.0.0.1:4200, or :4200 for every interface)", f.listen)
 	}
@@ -321,13 +387,23 @@ func (c *CLI) runServer(ctx context.Context, f serverFlags) (err error) {
 	if err != nil {
 		return err
 	}
+	maxRec := cfg.runs.maxRecoveries
+	if maxRec == 0 {
+		maxRec = -1
+	}
 	srv, err := server.New(server.Config{
-		Store:    st,
-		Sealer:   secret.NewBox(key),
-		Logger:   log,
-		Kick:     sched.Kick,
-		NextRuns: scheduler.Next,
+		Store:             st,
+		Sealer:            secret.NewBox(key),
+		Logger:            log,
+		Kick:              sched.Kick,
+		NextRuns:          scheduler.Next,
+		HeartbeatInterval: cfg.runs.heartbeat,
+		MaxRecoveries:     maxRec,
 	})
+	if err != nil {
+		return err
+	}
+	mon, err := scheduler.NewMonitor(cfg.runs.monitorConfig(st, log, srv.RunsChanged))
 	if err != nil {
 		return err
 	}
@@ -350,10 +426,11 @@ func (c *CLI) runServer(ctx context.Context, f serverFlags) (err error) {
 	schedCtx, stopSched := context.WithCancel(context.WithoutCancel(ctx))
 	var schedDone sync.WaitGroup
 	schedDone.Go(func() { sched.Run(schedCtx) })
+	schedDone.Go(func() { mon.Run(schedCtx) })
 	defer func() {
 		stopSched()
 		schedDone.Wait()
-		log.Info("scheduler stopped")
+		log.Info("scheduler and run monitor stopped")
 	}()
 
 	fmt.Fprintf(c.stdout, "reeve server listening on %s\n", url)

@@ -254,7 +254,7 @@ func TestServerGracefulShutdown(t *testing.T) {
 	if code := waitFor(t, exited, 20*time.Second, "reeve server to exit"); code != ExitOK {
 		t.Fatalf("reeve server exited with %d; want 0:\n%s", code, stderr.String())
 	}
-	for _, want := range []string{"shutting down", "server stopped", "scheduler stopped"} {
+	for _, want := range []string{"shutting down", "server stopped", "scheduler and run monitor stopped"} {
 		if !strings.Contains(stderr.String(), want) {
 			t.Errorf("the server's log lacks %q:\n%s", want, stderr.String())
 		}

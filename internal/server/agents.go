@@ -138,7 +138,7 @@ func (s *Server) claimed(r *http.Request, run store.FlowRun) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	tok, err := s.mintToken(ctx, store.Token{Name: "run " + run.ID, Role: store.RoleRun, FlowRunID: run.ID})
+	tok, err := s.mintRunToken(ctx, run)
 	if err != nil {
 		return nil, err
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/reevehq/reeve"
 	"github.com/reevehq/reeve/api"
+	"github.com/reevehq/reeve/internal/scheduler"
 	"github.com/reevehq/reeve/internal/spec"
 	"github.com/reevehq/reeve/internal/store"
 )
@@ -32,12 +33,15 @@ func (s *Server) handlers() map[string]handlerFunc {
 		"GET /flow_runs/{id}":                  s.getFlowRun,
 		"POST /flow_runs/{id}/state":           s.setFlowRunState,
 		"POST /flow_runs/{id}/cancel":          s.cancelFlowRun,
+		"POST /flow_runs/{id}/restart":         s.restartFlowRun,
+		"POST /flow_runs/{id}/heartbeat":       s.runHeartbeat,
+		"POST /flow_runs/{id}/lost":            s.reportLost,
 		"POST /flow_runs/{id}/task_run_states": s.writeTaskRunStates,
 		"GET /flow_runs/{id}/history":          s.history,
 		"POST /flow_runs/{id}/logs":            s.appendLogs,
 		"GET /flow_runs/{id}/logs":             s.readLogs,
 		"GET /flow_runs/{id}/secrets/{name}":   s.readRunSecret,
-		"POST /flow_runs/{id}/tokens":          s.mintRunToken,
+		"POST /flow_runs/{id}/tokens":          s.mintFlowRunToken,
 		"GET /task_runs":                       s.listTaskRuns,
 
 		"GET /secrets":           s.listSecrets,
@@ -231,6 +235,13 @@ func (s *Server) registerFlow(w http.ResponseWriter, r *http.Request, c *caller)
 		s.log.InfoContext(ctx, "flow registered", "project", proj.Name, "flow", sp.Name, "version", v.Version)
 	}
 	out := api.Registered{Flow: apiFlow(f), Version: apiFlowVersion(v), Created: created}
+	agents, err := s.store.ListAgents(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if why := scheduler.Stranded(agents, v.Labels, s.now()); why != "" {
+		out.Warnings = append(out.Warnings, fmt.Sprintf("runs of flow %q will wait: %s", sp.Name, why))
+	}
 	if created {
 		return withStatus{http.StatusCreated, out}, nil
 	}

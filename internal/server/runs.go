@@ -1,9 +1,6 @@
 package server
 
 import (
-	"context"
-	"errors"
-	"fmt"
 	"net/http"
 	"time"
 
@@ -82,6 +79,7 @@ func (s *Server) listFlowRuns(w http.ResponseWriter, r *http.Request, c *caller)
 	q := newQuery(r)
 	f := store.FlowRunFilter{
 		FlowID:        q.str("flow_id"),
+		AgentID:       q.str("agent_id"),
 		States:        q.kinds("state"),
 		CreatedAfter:  q.time("created_after"),
 		CreatedBefore: q.time("created_before"),
@@ -151,6 +149,9 @@ func (s *Server) setFlowRunState(w http.ResponseWriter, r *http.Request, c *call
 	if err != nil {
 		return nil, err
 	}
+	if err := c.fence(run); err != nil {
+		return nil, err
+	}
 	if run.State.Kind.Finished() && run.Version == req.ExpectVersion {
 		return nil, reeve.Errorf(reeve.CodeConflict, "flow run %s already finished (%s): its state cannot change; create a new run", id, run.State.Kind)
 	}
@@ -167,32 +168,6 @@ func (s *Server) stateChanged(run store.FlowRun) {
 	s.hub.notifyLogs(run.ID)
 	if run.State.Kind == state.Scheduled {
 		s.hub.notifyRuns()
-	}
-}
-
-func (s *Server) cancelFlowRun(w http.ResponseWriter, r *http.Request, c *caller) (any, error) {
-	ctx := r.Context()
-	id := r.PathValue("id")
-	for attempt := 0; ; attempt++ {
-		run, err := s.store.GetFlowRun(ctx, id)
-		if err != nil {
-			return nil, err
-		}
-		if run.State.Kind.Finished() {
-			return nil, reeve.Errorf(reeve.CodeConflict, "flow run %s already finished (%s): there is nothing to cancel", id, run.State.Kind)
-		}
-		run, err = s.store.SetFlowRunState(ctx, id, run.Version, state.State{
-			Kind:    state.Cancelled,
-			Message: fmt.Sprintf("cancelled by %s token %q", c.token.Role, c.token.Name),
-		})
-		if errors.Is(err, reeve.ErrConflict) && attempt < 5 {
-			continue // it moved meanwhile: look again
-		}
-		if err != nil {
-			return nil, err
-		}
-		s.stateChanged(run)
-		return apiFlowRun(run), nil
 	}
 }
 
@@ -214,7 +189,7 @@ func (s *Server) writeTaskRunStates(w http.ResponseWriter, r *http.Request, c *c
 		}
 		writes[i] = store.TaskRunWrite{Key: wr.Key, Task: wr.Task, MapIndex: wr.MapIndex, Expect: wr.ExpectVersion, State: wr.State}
 	}
-	trs, err := s.store.WriteTaskRunStates(r.Context(), r.PathValue("id"), 0, writes)
+	trs, err := s.store.WriteTaskRunStates(r.Context(), r.PathValue("id"), c.attempt(), writes)
 	if err != nil {
 		return nil, err
 	}
@@ -241,7 +216,7 @@ func (s *Server) listTaskRuns(w http.ResponseWriter, r *http.Request, c *caller)
 	return api.TaskRuns{TaskRuns: mapSlice(trs, apiTaskRun)}, nil
 }
 
-func (s *Server) mintRunToken(w http.ResponseWriter, r *http.Request, c *caller) (any, error) {
+func (s *Server) mintFlowRunToken(w http.ResponseWriter, r *http.Request, c *caller) (any, error) {
 	ctx := r.Context()
 	run, err := s.store.GetFlowRun(ctx, r.PathValue("id"))
 	if err != nil {
@@ -250,7 +225,7 @@ func (s *Server) mintRunToken(w http.ResponseWriter, r *http.Request, c *caller)
 	if run.State.Kind.Finished() {
 		return nil, reeve.Errorf(reeve.CodeConflict, "flow run %s already finished (%s): it needs no token", run.ID, run.State.Kind)
 	}
-	return s.mintToken(ctx, store.Token{Name: "run " + run.ID, Role: store.RoleRun, FlowRunID: run.ID})
+	return s.mintRunToken(ctx, run)
 }
 
 // due is when a run became claimable.
@@ -260,5 +235,3 @@ func due(run store.FlowRun) time.Time {
 	}
 	return run.CreatedAt
 }
-
-var _ = context.Background

@@ -34,6 +34,12 @@ type Sealer interface {
 	Open(sealed, aad []byte) ([]byte, error)
 }
 
+// Defaults of the run life cycle.
+const (
+	DefaultHeartbeatInterval = 10 * time.Second
+	DefaultMaxRecoveries     = 3
+)
+
 // Config configures a Server. Store and Sealer are required.
 type Config struct {
 	Store  store.Store
@@ -53,6 +59,12 @@ type Config struct {
 	PollInterval time.Duration
 	// MaxClaimWait caps the wait of a claim; 0 means 60s.
 	MaxClaimWait time.Duration
+	// HeartbeatInterval is how often runners heartbeat (the server tells
+	// them in every heartbeat answer); 0 means 10s.
+	HeartbeatInterval time.Duration
+	// MaxRecoveries is how often the lost-run path re-queues a run before
+	// it fails it; 0 means 3, negative means never re-queue.
+	MaxRecoveries int
 	// Registry receives the server's metrics; nil means a registry of
 	// the server's own, served at /metrics.
 	Registry *prometheus.Registry
@@ -69,24 +81,28 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("server config: PollInterval %v is negative", c.PollInterval)
 	case c.MaxClaimWait < 0:
 		return fmt.Errorf("server config: MaxClaimWait %v is negative", c.MaxClaimWait)
+	case c.HeartbeatInterval < 0:
+		return fmt.Errorf("server config: HeartbeatInterval %v is negative", c.HeartbeatInterval)
 	}
 	return nil
 }
 
 // Server serves the API. Create it with New.
 type Server struct {
-	store     store.Store
-	sealer    Sealer
-	log       *slog.Logger
-	now       func() time.Time
-	kick      func()
-	nextTimes func(sc store.Schedule, after time.Time, n int) ([]time.Time, error)
-	poll      time.Duration
-	maxWait   time.Duration
-	hub       *hub
-	metrics   *metrics
-	handler   http.Handler
-	ready     func(context.Context) error
+	store          store.Store
+	sealer         Sealer
+	log            *slog.Logger
+	now            func() time.Time
+	kick           func()
+	nextTimes      func(sc store.Schedule, after time.Time, n int) ([]time.Time, error)
+	poll           time.Duration
+	maxWait        time.Duration
+	heartbeatEvery time.Duration
+	maxRecoveries  int
+	hub            *hub
+	metrics        *metrics
+	handler        http.Handler
+	ready          func(context.Context) error
 }
 
 // New returns a server for cfg.
@@ -95,15 +111,17 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{
-		store:     cfg.Store,
-		sealer:    cfg.Sealer,
-		log:       cfg.Logger,
-		now:       cfg.Now,
-		kick:      cfg.Kick,
-		nextTimes: cfg.NextRuns,
-		poll:      cfg.PollInterval,
-		maxWait:   cfg.MaxClaimWait,
-		hub:       newHub(),
+		store:          cfg.Store,
+		sealer:         cfg.Sealer,
+		log:            cfg.Logger,
+		now:            cfg.Now,
+		kick:           cfg.Kick,
+		nextTimes:      cfg.NextRuns,
+		poll:           cfg.PollInterval,
+		maxWait:        cfg.MaxClaimWait,
+		heartbeatEvery: cfg.HeartbeatInterval,
+		maxRecoveries:  cfg.MaxRecoveries,
+		hub:            newHub(),
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -122,6 +140,15 @@ func New(cfg Config) (*Server, error) {
 	}
 	if s.maxWait == 0 {
 		s.maxWait = 60 * time.Second
+	}
+	if s.heartbeatEvery == 0 {
+		s.heartbeatEvery = DefaultHeartbeatInterval
+	}
+	switch {
+	case s.maxRecoveries == 0:
+		s.maxRecoveries = DefaultMaxRecoveries
+	case s.maxRecoveries < 0:
+		s.maxRecoveries = 0
 	}
 	reg := cfg.Registry
 	if reg == nil {
