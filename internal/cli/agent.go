@@ -96,7 +96,7 @@ func (c *CLI) agentProcessCommand() *cobra.Command {
 	addConnFlags(fl, &f.conn)
 	fl.StringVar(&f.name, "name", "", "the agent's name: an agent started again with the same name is the same agent (default: the host name)")
 	fl.StringSliceVar(&f.labels, "labels", nil, "the labels of the flows the agent runs, comma-separated")
-	fl.IntVar(&f.maxRuns, "max-runs", agent.DefaultMaxRuns(), "how many runs the agent runs at once (default: 4 per CPU)")
+	fl.IntVar(&f.maxRuns, "max-runs", agent.DefaultMaxRuns(), "how many runs the agent runs at once; the default is 4 per CPU")
 	fl.StringVar(&f.dataDir, "data-dir", "", "the agent's directory: records and output files of its running programs (default: agents/NAME in the data directory of reeve server)")
 	fl.StringVar(&f.apiURL, "api-url", "", "the server URL the flow programs call, as REEVE_API_URL (default: --server)")
 	fl.BoolVar(&f.stopRunsOnExit, "stop-runs-on-exit", false, "stop the flow programs when the agent exits, instead of leaving them running")
