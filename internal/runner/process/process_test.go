@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -89,5 +90,52 @@ func TestStartFails(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestEnvironment checks that a program gets the agent's environment
+// without its REEVE_* variables (the agent's token must not leak), then
+// the run configuration's, then the contract's. It sets variables of this
+// process, so it does not run in parallel.
+func TestEnvironment(t *testing.T) {
+	t.Setenv("REEVE_TOKEN", "the agent's token")
+	t.Setenv("REEVE_SERVER", "http://agent.example")
+	t.Setenv("AGENT_HOST_VAR", "kept")
+	t.Setenv("OVERRIDDEN", "by the agent")
+	r, err := process.New(process.Config{Dir: t.TempDir(), PollInterval: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var lines []string
+	h, err := r.Start(t.Context(), runner.Spec{
+		FlowRunID: "r1", Attempt: 1,
+		Storage: script(t, "env | sort"),
+		Env:     map[string]string{"OVERRIDDEN": "by the run config", "REEVE_FLOW_RUN_ID": "not the contract's"},
+		APIURL:  "http://server.example", APIToken: "run-token",
+		Output: func(l runner.Line) {
+			mu.Lock()
+			defer mu.Unlock()
+			lines = append(lines, l.Text)
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if exit, err := h.Wait(t.Context()); err != nil || !exit.Success() {
+		t.Fatalf("Wait = %+v, %v", exit, err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	env := strings.Join(lines, "\n")
+	for _, want := range []string{"AGENT_HOST_VAR=kept", "OVERRIDDEN=by the run config", "REEVE_API_URL=http://server.example", "REEVE_API_TOKEN=run-token", "REEVE_FLOW_RUN_ID=r1"} {
+		if !strings.Contains(env, want+"\n") && !strings.HasSuffix(env, want) {
+			t.Errorf("the program's environment has no %s:\n%s", want, env)
+		}
+	}
+	for _, leak := range []string{"REEVE_TOKEN=", "REEVE_SERVER=", "by the agent", "not the contract's"} {
+		if strings.Contains(env, leak) {
+			t.Errorf("the program's environment has %q:\n%s", leak, env)
+		}
 	}
 }
