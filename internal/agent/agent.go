@@ -213,6 +213,7 @@ type run struct {
 	handle  runner.Handle
 	logs    *shipper // nil: the output is not shipped
 	slot    bool     // holds one of the agent's slots
+	stopped bool     // the agent stopped the program (under a.mu)
 }
 
 // Run registers the agent, adopts or reports the runs it had before a
@@ -254,6 +255,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	if a.cfg.StopRunsOnExit {
 		a.mu.Lock()
 		for _, r := range a.running {
+			r.stopped = true
 			a.log.Info("stopping the flow program", "flow_run", r.id, "program", r.handle.ID())
 			if err := r.handle.Stop(context.Background(), a.cfg.StopGrace); err != nil {
 				a.log.Warn("cannot stop the flow program", "flow_run", r.id, "err", err)
@@ -430,6 +432,11 @@ func (a *Agent) exitReason(r *run, exit runner.Exit) string {
 		return exit.StartErr.Error()
 	}
 	msg := fmt.Sprintf("the flow program %s (%s) %s", r.program, r.handle.ID(), exit)
+	a.mu.Lock()
+	if r.stopped {
+		msg += fmt.Sprintf(" after agent %q stopped it on its way out", a.cfg.Name)
+	}
+	a.mu.Unlock()
 	if lines := r.logs.lastLines(); len(lines) > 0 {
 		msg += "; its last lines on stderr:\n" + strings.Join(lines, "\n")
 	}

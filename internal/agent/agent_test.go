@@ -470,3 +470,29 @@ func httptestServer(t *testing.T, srv *server.Server) string {
 	t.Cleanup(hs.Close)
 	return hs.URL
 }
+
+func TestStopRunsOnExit(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 1)
+	fr := e.createRun(t, e.register(t, "stopped", "wait", api.Storage{}, "test"))
+	ar := e.startAgent(t, "host-1", t.TempDir(), nil) // StopRunsOnExit
+	var pid int
+	waitFor(t, "the program started", func() (bool, string) {
+		data, err := os.ReadFile(filepath.Join(e.dir, "started-"+fr.ID))
+		if err != nil {
+			return false, err.Error()
+		}
+		pid, err = strconv.Atoi(string(data))
+		return err == nil, string(data)
+	})
+	ar.stop(t)
+	// Run returned after the program exited: it was the agent's child, and
+	// is reaped.
+	if err := syscall.Kill(pid, 0); err == nil {
+		t.Fatalf("the program (pid %d) still runs after its agent stopped with StopRunsOnExit", pid)
+	}
+	got := e.waitRun(t, fr.ID, func(fr api.FlowRun) bool { return fr.State.Kind != state.Running })
+	if hist := e.history(t, fr.ID); got.State.Kind != state.Scheduled || !strings.Contains(hist, `after agent "host-1" stopped it on its way out`) {
+		t.Errorf("run is %s after its agent stopped its program, want Scheduled (re-queued) with the reason; history:\n%s", got.State.Kind, hist)
+	}
+}
