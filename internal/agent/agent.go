@@ -224,6 +224,11 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err := os.MkdirAll(a.records.dir, 0o700); err != nil {
 		return fmt.Errorf("agent %s: create its data directory: %w", a.cfg.Name, err)
 	}
+	unlock, err := lockDir(a.cfg.DataDir)
+	if err != nil {
+		return fmt.Errorf("agent %s: %w", a.cfg.Name, err)
+	}
+	defer unlock()
 	ag, err := a.register(ctx)
 	if err != nil {
 		if ctx.Err() != nil {

@@ -496,3 +496,21 @@ func TestStopRunsOnExit(t *testing.T) {
 		t.Errorf("run is %s after its agent stopped its program, want Scheduled (re-queued) with the reason; history:\n%s", got.State.Kind, hist)
 	}
 }
+
+func TestOneAgentPerDataDir(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 1)
+	dataDir := t.TempDir()
+	first := e.startAgent(t, "host-1", dataDir, nil)
+	waitFor(t, "the first agent registered", func() (bool, string) { return first.a.ID() != "", "" })
+	second := e.startAgent(t, "host-2", dataDir, nil)
+	select {
+	case err := <-second.done:
+		close(second.done)
+		if err == nil || !strings.Contains(err.Error(), "another agent uses the data directory") {
+			t.Fatalf("a second agent on one data directory: Run = %v, want an error saying so", err)
+		}
+	case <-time.After(timeout):
+		t.Fatal("a second agent on one data directory did not stop")
+	}
+}
