@@ -52,6 +52,7 @@ type shipper struct {
 	tail    []string // the last stderr lines
 	panic   string   // the first "panic: ..." or "fatal error: ..." line
 	closed  bool
+	refused bool // the server refuses this run's lines for good: drop them
 
 	kick chan struct{}
 	stop chan struct{}
@@ -105,6 +106,9 @@ func (s *shipper) add(l api.LogLine) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.refused {
+		return
+	}
 	if len(s.buf) >= bufferLines {
 		s.dropped++
 		return
@@ -195,11 +199,19 @@ func (s *shipper) flush(ctx context.Context) {
 			s.log.WarnContext(ctx, "cannot ship the flow program's output; will retry", "flow_run", s.runID, "err", err)
 			return
 		}
+		refused := err != nil && !errors.Is(err, errs.ErrInvalid)
 		if err != nil {
-			s.log.WarnContext(ctx, "the server refused the flow program's output; dropping it", "flow_run", s.runID, "lines", n, "err", err)
+			what := "dropping these lines"
+			if refused {
+				what = "dropping its output from now on"
+			}
+			s.log.WarnContext(ctx, "the server refused the flow program's output; "+what, "flow_run", s.runID, "lines", n, "err", err)
 		}
 		s.mu.Lock()
 		s.buf = s.buf[n:]
+		if refused {
+			s.refused, s.buf = true, nil
+		}
 		s.mu.Unlock()
 	}
 }
