@@ -15,10 +15,11 @@ ALTER TABLE flow_runs ADD COLUMN recoveries INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE tokens ADD COLUMN attempt INTEGER NOT NULL DEFAULT 0;
 
 -- The server's monitor lists the runs that have a runner (Submitted,
--- Running, Cancelling) every few seconds: this index holds only those, so
--- finding them does not grow with the finished runs of the past.
-CREATE INDEX flow_runs_active ON flow_runs (state, created_at, id)
-    WHERE state IN ('Submitted', 'Running', 'Cancelling');
+-- Running, Cancelling) every few seconds. flow_runs_state_scheduled
+-- (00001) finds them by state already; SQLite would not use a partial
+-- index on those states for ListFlowRuns' "state IN (?, ?, ?)" (bound
+-- values do not prove a partial index's condition), unlike PostgreSQL, so
+-- this store adds none.
 
 -- Listing the runs an agent claimed (FlowRunFilter.AgentID).
 CREATE INDEX flow_runs_agent ON flow_runs (agent_id, created_at, id) WHERE agent_id <> '';
