@@ -397,6 +397,7 @@ func TestCrashIsReportedLost(t *testing.T) {
 
 	got := e.waitRun(t, fr.ID, finished)
 	hist := e.history(t, fr.ID)
+	t.Logf("history:\n%s", hist)
 	if got.State.Kind != state.Failed || got.Attempt != 2 {
 		t.Fatalf("run ended %s at attempt %d, want Failed at attempt 2 (re-queued once); history:\n%s", got.State.Kind, got.Attempt, hist)
 	}
