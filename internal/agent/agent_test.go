@@ -515,3 +515,42 @@ func TestOneAgentPerDataDir(t *testing.T) {
 		t.Fatal("a second agent on one data directory did not stop")
 	}
 }
+
+func TestKilledIsReportedLost(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 1)
+	fr := e.createRun(t, e.register(t, "killed", "wait", api.Storage{}, "test"))
+	e.startAgent(t, "host-1", t.TempDir(), nil)
+	started := filepath.Join(e.dir, "started-"+fr.ID)
+	var pid int
+	waitFor(t, "the program started", func() (bool, string) {
+		data, err := os.ReadFile(started)
+		if err != nil {
+			return false, err.Error()
+		}
+		pid, err = strconv.Atoi(string(data))
+		return err == nil, string(data)
+	})
+	if err := os.Remove(started); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	// Re-queued at once, the run's second attempt starts and succeeds.
+	waitFor(t, "the second attempt started", func() (bool, string) {
+		_, err := os.Stat(started)
+		return err == nil, fmt.Sprint(err)
+	})
+	if err := os.WriteFile(filepath.Join(e.dir, "release"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got := e.waitRun(t, fr.ID, finished)
+	hist := e.history(t, fr.ID)
+	if got.State.Kind != state.Success || got.Attempt != 2 {
+		t.Fatalf("run ended %s at attempt %d, want Success at attempt 2; history:\n%s", got.State.Kind, got.Attempt, hist)
+	}
+	if want := fmt.Sprintf("re-queued (recovery 1 of 1): the flow program %s (pid %d) was killed by signal SIGKILL", e.prog, pid); !strings.Contains(hist, want) {
+		t.Errorf("the run's history does not say %q:\n%s", want, hist)
+	}
+}

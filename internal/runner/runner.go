@@ -168,7 +168,8 @@ type Exit struct {
 	// Code is the exit status, or -1 when the program was killed by a
 	// signal, did not start, or ended unseen.
 	Code int
-	// Signal is the signal that killed the program, e.g. "killed", or "".
+	// Signal is the signal that killed the program, e.g. "SIGKILL
+	// (killed)", or "".
 	Signal string
 	// StartErr is set when the program never started; its message says
 	// why and what to do.
@@ -184,7 +185,7 @@ func (e Exit) Success() bool {
 }
 
 // String says how the program ended, to follow "the flow program ...":
-// "exited with status 2", "was killed by signal killed", "could not start:
+// "exited with status 2", "was killed by signal SIGKILL (killed)", "could not start:
 // ...", "ended (how is unknown: ...)".
 func (e Exit) String() string {
 	switch {

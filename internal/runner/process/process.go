@@ -360,7 +360,7 @@ func exitOf(ps *os.ProcessState, err error) runner.Exit {
 		return runner.Exit{Code: -1, StartErr: err}
 	}
 	if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-		return runner.Exit{Code: -1, Signal: ws.Signal().String()}
+		return runner.Exit{Code: -1, Signal: signalName(ws.Signal())}
 	}
 	return runner.Exit{Code: ps.ExitCode()}
 }
@@ -381,4 +381,20 @@ func closeAll(files []*os.File) {
 			f.Close()
 		}
 	}
+}
+
+var signalNames = map[syscall.Signal]string{
+	syscall.SIGABRT: "SIGABRT", syscall.SIGBUS: "SIGBUS", syscall.SIGFPE: "SIGFPE",
+	syscall.SIGHUP: "SIGHUP", syscall.SIGILL: "SIGILL", syscall.SIGINT: "SIGINT",
+	syscall.SIGKILL: "SIGKILL", syscall.SIGPIPE: "SIGPIPE", syscall.SIGQUIT: "SIGQUIT",
+	syscall.SIGSEGV: "SIGSEGV", syscall.SIGTERM: "SIGTERM", syscall.SIGUSR1: "SIGUSR1",
+	syscall.SIGUSR2: "SIGUSR2", syscall.SIGXCPU: "SIGXCPU",
+}
+
+// signalName names a signal as people know it: "SIGKILL (killed)".
+func signalName(sig syscall.Signal) string {
+	if n, ok := signalNames[sig]; ok {
+		return n + " (" + sig.String() + ")"
+	}
+	return fmt.Sprintf("%d (%s)", int(sig), sig)
 }
