@@ -282,10 +282,18 @@ func (r *runner) run(ctx context.Context) {
 		}
 		defer close(r.work)
 	}
+	// The roots are found before any is prepared: preparing one can finish
+	// it at once (a skip, a mapped task over an empty list, a task run taken
+	// from Prior) and bring a downstream task's waiting count to zero, and
+	// that task must then be prepared once, by nodeDone, not again here.
+	var roots []int
 	for i := range r.out.Tasks {
 		if r.out.Tasks[i].waiting == 0 {
-			r.prepare(ctx, i)
+			roots = append(roots, i)
 		}
+	}
+	for _, i := range roots {
+		r.prepare(ctx, i)
 	}
 	r.loop(ctx)
 	r.finish(ctx)
