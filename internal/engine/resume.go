@@ -81,7 +81,9 @@ func (r *runner) adoptChild(c *TaskRun) bool {
 	return true
 }
 
-func childReusable(k state.Kind) bool { return k == state.Success || k == state.Cached || k == state.Skipped }
+func childReusable(k state.Kind) bool {
+	return k == state.Success || k == state.Cached || k == state.Skipped
+}
 
 // priorChildren returns the number of children of a mapped task's prior
 // Mapped state: its counts, else the prior children keys "ID[0]", "ID[1]", ...
