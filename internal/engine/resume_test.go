@@ -58,7 +58,9 @@ func counts(kind state.Kind, n int) *state.Counts {
 
 func TestResume(t *testing.T) {
 	t.Parallel()
-	ok := func(res *state.Result) state.State { return state.State{Kind: state.Success, Time: t0, Attempt: 1, Result: res} }
+	ok := func(res *state.Result) state.State {
+		return state.State{Kind: state.Success, Time: t0, Attempt: 1, Result: res}
+	}
 	tests := []struct {
 		name        string
 		prior       func(store string) map[string]state.State
