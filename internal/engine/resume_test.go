@@ -587,3 +587,37 @@ func TestCheckpointAll(t *testing.T) {
 		}
 	})
 }
+
+// TestResumeTriggers: triggers see the prior states of adopted upstream task
+// runs as if they had just finished; a state-only edge needs no result.
+func TestResumeTriggers(t *testing.T) {
+	t.Parallel()
+	var calls counter
+	b := newGraph("triggers")
+	up := b.add("up", def0("up", func(context.Context) (int, error) { calls.add("up"); return 1, nil }))
+	failing := b.add("failing", def0("failing", func(context.Context) (int, error) { calls.add("failing"); return 0, errors.New("boom") }))
+	cleanup := b.add("cleanup", def0("cleanup", func(context.Context) (int, error) { calls.add("cleanup"); return 0, nil }))
+	b.g.Nodes[cleanup].After = []int{up, failing}
+	b.opts(cleanup, func(o *Options) { o.SetTrigger(Trigger{Name: AllFinished}) })
+	alert := b.add("alert", def0("alert", func(context.Context) (int, error) { calls.add("alert"); return 0, nil }))
+	b.g.Nodes[alert].After = []int{up}
+	b.opts(alert, func(o *Options) { o.SetTrigger(Trigger{Name: AnyFailed}) })
+	b.g.Reference = []int{cleanup}
+
+	prior := map[string]state.State{
+		"up":      {Kind: state.Success, Time: t0, Attempt: 1}, // no persisted result: only its state is needed
+		"failing": {Kind: state.Failed, Time: t0, Attempt: 1},
+	}
+	run, err := Execute(t.Context(), &b.g, Config{Prior: prior, Workers: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := calls.snapshot(), map[string]int{"failing": 1, "cleanup": 1}; !maps.Equal(got, want) {
+		t.Errorf("calls %v, want %v", got, want)
+	}
+	for key, want := range map[string]state.Kind{"up": state.Success, "failing": state.Failed, "cleanup": state.Success, "alert": state.TriggerFailed} {
+		if s := taskRun(t, &b.g, run, key).State; s.Kind != want {
+			t.Errorf("%s is %s, want %s", key, s, want)
+		}
+	}
+}
