@@ -44,4 +44,5 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("Agent", func(t *testing.T) { t.Parallel(); testAgents(t, open) })
 	t.Run("Claim", func(t *testing.T) { t.Parallel(); testClaims(t, open) })
 	t.Run("Lookup", func(t *testing.T) { t.Parallel(); testLookups(t, open) })
+	t.Run("Result", func(t *testing.T) { t.Parallel(); testResults(t, open) })
 }
