@@ -82,6 +82,9 @@ type Config struct {
 	// Reporter tunes the API reporter (batching); Client, FlowRunID,
 	// TaskRuns and the callbacks are set by Run.
 	Reporter ReporterConfig
+	// FlowVersion reads the run's flow version; nil means
+	// Client.FlowVersion, with the run token.
+	FlowVersion func(ctx context.Context, id string) (*api.FlowVersion, error)
 }
 
 // Outcome is how a Run ended.
@@ -149,11 +152,19 @@ func (x *execution) execute(ctx context.Context) (Outcome, error) {
 		return Outcome{}, fmt.Errorf("read flow run %s: %w", x.id, err)
 	}
 	x.run = detail.FlowRun
+	readVersion := x.cfg.FlowVersion
+	if readVersion == nil {
+		readVersion = x.c.FlowVersion
+	}
 	var v *api.FlowVersion
 	err = retryStart(ctx, func(ctx context.Context) (err error) {
-		v, err = x.c.FlowVersion(ctx, x.run.FlowVersionID)
+		v, err = readVersion(ctx, x.run.FlowVersionID)
 		return err
 	})
+	if errs.CodeOf(err) == errs.CodeForbidden {
+		return Outcome{}, fmt.Errorf("flow run %s: the server at %s does not let the run token read the run's flow version %s, which the runner needs (spec hash, run configuration): upgrade the server: %w",
+			x.id, x.c.URL(), x.run.FlowVersionID, err)
+	}
 	if err != nil {
 		return Outcome{}, fmt.Errorf("flow run %s: read its flow version %s: %w", x.id, x.run.FlowVersionID, err)
 	}
