@@ -3,6 +3,7 @@ package execute_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -202,6 +203,9 @@ type counter struct {
 	mu       sync.Mutex
 	requests map[string]int
 	failures atomic.Int64
+	// loseAnswer, if set, is asked about each request: true sends it but
+	// loses its answer (the server applied it; the client sees an error).
+	loseAnswer func(r *http.Request) bool
 }
 
 func newCounter() *counter {
@@ -216,6 +220,11 @@ func (c *counter) RoundTrip(r *http.Request) (*http.Response, error) {
 	res, err := c.base.RoundTrip(r)
 	if err != nil {
 		c.failures.Add(1)
+	}
+	if err == nil && c.loseAnswer != nil && c.loseAnswer(r) {
+		res.Body.Close()
+		c.failures.Add(1)
+		return nil, errors.New("test: the answer was lost on the way back")
 	}
 	return res, err
 }

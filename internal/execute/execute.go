@@ -360,7 +360,7 @@ func (x *execution) setFinal(ctx context.Context, s state.State) (Outcome, error
 		switch {
 		case now.Attempt != x.run.Attempt:
 			return Outcome{}, x.supersededOr(fmt.Errorf("%w: flow run %s is at attempt %d, this runner held attempt %d; it writes nothing", ErrSuperseded, x.id, now.Attempt, x.run.Attempt))
-		case now.State.Kind == s.Kind && now.State.Time.Equal(s.Time):
+		case sameState(now.State, s):
 			x.run = now // our write went through; its answer was lost
 			return Outcome{State: now.State}, nil
 		case now.State.Kind == state.Cancelling && try < 10:

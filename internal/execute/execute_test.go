@@ -191,6 +191,54 @@ func TestBatches(t *testing.T) {
 	t.Logf("%d states in %d requests, %d log lines in %d requests", states, writes, len(lines), c.count("POST logs"))
 }
 
+// TestLostAnswer loses the answer to a batch of task-run states that the
+// server applied: the reporter's retry gets 409, sees that the batch is
+// already written, and goes on without writing it twice.
+func TestLostAnswer(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 0)
+	g := newGraph("lost")
+	for i := range 5 {
+		g.task(fmt.Sprintf("t%d", i), func(ctx context.Context) (int, error) {
+			engineLogger(ctx).Info("ran")
+			return i, nil
+		})
+	}
+	reg := e.register(g.spec())
+	run, token := e.claim(reg.Flow.ID, "")
+	c := newCounter()
+	var lost atomic.Int64
+	c.loseAnswer = func(r *http.Request) bool {
+		return strings.HasSuffix(r.URL.Path, "/task_run_states") && lost.Add(1) == 1
+	}
+	r := e.execute(t.Context(), g, reg, run.ID, token, nil, client.WithHTTPClient(&http.Client{Transport: c}))
+	r.wait(t)
+	if r.err != nil || r.out.State.Kind != state.Success {
+		t.Fatalf("Run = %+v, %v\n%s", r.out, r.err, r.stderr.String())
+	}
+	if lost.Load() < 2 {
+		t.Fatalf("%d task-run state requests: want the lost one and its retry", lost.Load())
+	}
+	for key, tr := range e.taskRuns(t, run.ID) {
+		h, err := e.admin.History(t.Context(), run.ID, tr.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := kinds(h), []state.Kind{state.Pending, state.Running, state.Success}; !slices.Equal(got, want) {
+			t.Errorf("task run %s went through %v, want %v", key, got, want)
+		}
+	}
+	n := 0
+	for _, l := range e.logs(t, run.ID) {
+		if l.Message == "ran" {
+			n++
+		}
+	}
+	if n != 5 {
+		t.Errorf("%d task log lines, want 5", n)
+	}
+}
+
 // TestServerDown stops the server in the middle of a run and starts it
 // again on the same address with the same store: no state and no log line
 // is lost, and they arrive in order.

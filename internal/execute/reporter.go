@@ -443,7 +443,7 @@ func (r *Reporter) reconcile(batch []stateItem, writes []api.TaskRunWrite) ([]ap
 	for key, i := range last {
 		tr, ok := byKey[key]
 		w := writes[i]
-		if !ok || tr.Version != w.ExpectVersion+1 || tr.State.Kind != w.State.Kind || !tr.State.Time.Equal(w.State.Time) {
+		if !ok || tr.Version != w.ExpectVersion+1 || tr.State.Kind != w.State.Kind || !sameState(tr.State, w.State) {
 			applied = false
 		}
 	}
@@ -610,6 +610,13 @@ func addAttr(m map[string]any, a slog.Attr) {
 	default:
 		m[a.Key] = v.Any()
 	}
+}
+
+// sameState reports whether a state read back from the server is the one
+// written: the stores keep times to the microsecond.
+func sameState(stored, written state.State) bool {
+	d := stored.Time.Sub(written.Time)
+	return stored.Kind == written.Kind && stored.Message == written.Message && d > -time.Millisecond && d < time.Millisecond
 }
 
 func levelName(l slog.Level) string {
