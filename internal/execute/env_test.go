@@ -240,26 +240,48 @@ func (c *counter) count(key string) int {
 type graph struct {
 	name  string
 	ids   []string
-	fns   map[string]func(ctx context.Context) (int, error)
+	fns   map[string]func(ctx context.Context, in int) (int, error)
 	after map[string][]string
+	from  map[string]string // the task whose result is the input
+	opts  map[string]engine.Options
 }
 
 func newGraph(name string) *graph {
-	return &graph{name: name, fns: map[string]func(context.Context) (int, error){}, after: map[string][]string{}}
+	return &graph{name: name, fns: map[string]func(context.Context, int) (int, error){}, after: map[string][]string{},
+		from: map[string]string{}, opts: map[string]engine.Options{}}
 }
 
 func (g *graph) task(id string, fn func(ctx context.Context) (int, error), after ...string) {
 	g.ids = append(g.ids, id)
-	g.fns[id] = fn
+	g.fns[id] = func(ctx context.Context, _ int) (int, error) { return fn(ctx) }
 	g.after[id] = after
+}
+
+// taskFrom adds a task that takes the result of task from as its input.
+func (g *graph) taskFrom(id, from string, fn func(ctx context.Context, in int) (int, error)) {
+	g.ids = append(g.ids, id)
+	g.fns[id] = fn
+	g.from[id] = from
+}
+
+// retries gives a task retries.
+func (g *graph) retries(id string, n int, delay time.Duration) {
+	o := g.opts[id]
+	o.SetRetries(n, delay)
+	g.opts[id] = o
 }
 
 // spec is the JSON spec of the graph, for the server.
 func (g *graph) spec() json.RawMessage {
+	type input struct {
+		Kind string `json:"kind"`
+		Task string `json:"task"`
+	}
 	type task struct {
-		ID    string   `json:"id"`
-		Task  string   `json:"task"`
-		After []string `json:"after,omitempty"`
+		ID     string   `json:"id"`
+		Task   string   `json:"task"`
+		Inputs []input  `json:"inputs,omitempty"`
+		After  []string `json:"after,omitempty"`
 	}
 	s := struct {
 		SpecVersion int    `json:"spec_version"`
@@ -268,7 +290,11 @@ func (g *graph) spec() json.RawMessage {
 		Tasks       []task `json:"tasks"`
 	}{1, g.name, "mem://execute-test", nil}
 	for _, id := range g.ids {
-		s.Tasks = append(s.Tasks, task{ID: id, Task: "test." + id, After: g.after[id]})
+		tk := task{ID: id, Task: "test." + id, After: g.after[id]}
+		if from := g.from[id]; from != "" {
+			tk.Inputs = []input{{Kind: "task", Task: from}}
+		}
+		s.Tasks = append(s.Tasks, tk)
 	}
 	b, err := json.Marshal(s)
 	if err != nil {
@@ -285,8 +311,14 @@ func (g *graph) engine() *engine.Graph {
 		index[id] = i
 		fn := g.fns[id]
 		def := &engine.TaskDef{
-			Name:   "test." + id,
-			Call:   func(ctx context.Context, _ []any) (any, error) { return fn(ctx) },
+			Name: "test." + id,
+			Call: func(ctx context.Context, args []any) (any, error) {
+				in := 0
+				if len(args) > 0 && args[0] != nil {
+					in = args[0].(int)
+				}
+				return fn(ctx, in)
+			},
 			Result: reflect.TypeFor[int](),
 			DecodeResult: func(unmarshal func([]byte, any) error, data []byte) (any, error) {
 				var v int
@@ -294,7 +326,11 @@ func (g *graph) engine() *engine.Graph {
 				return v, err
 			},
 		}
-		n := &engine.Node{ID: id, Def: def}
+		n := &engine.Node{ID: id, Def: def, Opts: g.opts[id]}
+		if from, ok := g.from[id]; ok {
+			def.ArgTypes = []reflect.Type{reflect.TypeFor[int]()}
+			n.Args = []engine.Arg{{Kind: engine.ArgNode, Node: index[from]}}
+		}
 		for _, u := range g.after[id] {
 			n.After = append(n.After, index[u])
 		}

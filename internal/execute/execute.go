@@ -204,19 +204,50 @@ func (x *execution) execute(ctx context.Context) (Outcome, error) {
 			head.Name, f.SpecHash, v.Version, v.SpecHash), ErrSpecMismatch)
 	}
 
-	host, _ := os.Hostname()
-	running, err := x.c.SetFlowRunState(ctx, x.id, api.SetState{
-		ExpectVersion: x.run.Version,
-		State:         state.State{Kind: state.Running, Message: fmt.Sprintf("runner started on %s (pid %d, attempt %d)", host, os.Getpid(), x.run.Attempt), Time: time.Now()},
-	})
-	if err != nil {
-		if errs.CodeOf(err) == errs.CodeConflict {
-			return Outcome{}, fmt.Errorf("flow run %s: %w (it moved since it was read): this runner exits without running anything: %w", x.id, ErrLostRace, err)
-		}
+	if err := x.setRunning(ctx); err != nil {
 		return Outcome{}, err
 	}
-	x.run = *running
 	return x.runFlow(ctx, f, v, detail.TaskRuns)
+}
+
+// setRunning moves the run to Running with the version read. A 409 means
+// another runner won (or the run moved): nothing runs. An unreachable
+// server is retried; when the answer was lost, the run read again tells
+// whether the write went through.
+func (x *execution) setRunning(ctx context.Context) error {
+	host, _ := os.Hostname()
+	s := state.State{Kind: state.Running, Message: fmt.Sprintf("runner started on %s (pid %d, attempt %d)", host, os.Getpid(), x.run.Attempt), Time: time.Now()}
+	expect := x.run.Version
+	deadline := time.Now().Add(startTimeout)
+	for try := 0; ; try++ {
+		running, err := x.c.SetFlowRunState(ctx, x.id, api.SetState{ExpectVersion: expect, State: s})
+		if err == nil {
+			x.run = *running
+			return nil
+		}
+		code := errs.CodeOf(err)
+		if code == errs.CodeConflict {
+			return fmt.Errorf("flow run %s: %w (it moved since it was read): this runner exits without running anything: %w", x.id, ErrLostRace, err)
+		}
+		if ctx.Err() != nil || (code != errs.CodeUnavailable && code != errs.CodeInternal) || time.Now().After(deadline) || !backoff(ctx, try) {
+			return err
+		}
+		var detail *api.FlowRunDetail
+		if rerr := retryStart(ctx, func(ctx context.Context) (err error) {
+			detail, err = x.c.FlowRun(ctx, x.id)
+			return err
+		}); rerr != nil {
+			return fmt.Errorf("flow run %s: set Running: %w (and reading it again: %v)", x.id, err, rerr)
+		}
+		now := detail.FlowRun
+		switch {
+		case now.Attempt == x.run.Attempt && sameState(now.State, s):
+			x.run = now // the write went through; its answer was lost
+			return nil
+		case now.Version != expect:
+			return fmt.Errorf("flow run %s: %w (it is %s now): this runner exits without running anything", x.id, ErrLostRace, now.State.Kind)
+		}
+	}
 }
 
 // runFlow runs the engine with heartbeats and the reporter, and writes the

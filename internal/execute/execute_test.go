@@ -18,6 +18,7 @@ import (
 
 	"github.com/reevehq/reeve/api"
 	"github.com/reevehq/reeve/client"
+	"github.com/reevehq/reeve/internal/engine"
 	"github.com/reevehq/reeve/internal/errs"
 	"github.com/reevehq/reeve/internal/execute"
 	"github.com/reevehq/reeve/internal/state"
@@ -688,4 +689,107 @@ func regexpQuote(s string) string {
 		b.WriteRune(r)
 	}
 	return b.String()
+}
+
+// engineResumes skips a test while the engine does not take task runs over
+// from Config.Prior (the engine's side of resumed runs).
+func engineResumes(t *testing.T) {
+	t.Helper()
+	g := newGraph("probe")
+	var ran atomic.Bool
+	g.task("a", func(ctx context.Context) (int, error) { ran.Store(true); return 0, nil })
+	_, err := engine.Execute(t.Context(), g.engine(), engine.Config{Prior: map[string]state.State{"a": {Kind: state.Success}}})
+	if err != nil || ran.Load() {
+		t.Skip("waits for the engine: a task run whose prior state is Success runs again (engine.Config.Prior)")
+	}
+}
+
+// engineParks skips a test while the engine waits out every retry delay
+// itself (engine.Config.MaxRetryWait).
+func engineParks(t *testing.T) {
+	t.Helper()
+	g := newGraph("probe")
+	g.task("a", func(ctx context.Context) (int, error) { return 0, errors.New("fails") })
+	g.retries("a", 1, time.Hour)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+	defer cancel()
+	out, err := engine.Execute(ctx, g.engine(), engine.Config{MaxRetryWait: time.Second, CancelGrace: time.Millisecond})
+	if err != nil || out.State.Kind != state.Scheduled {
+		t.Skip("waits for the engine: a retry beyond MaxRetryWait does not park the run Scheduled (engine.Config.MaxRetryWait)")
+	}
+}
+
+// TestResume restarts a failed run: the new runner reuses the task run
+// that finished (its result loaded from the result store) and runs only
+// the failed one again.
+func TestResume(t *testing.T) {
+	t.Parallel()
+	engineResumes(t)
+	e := newEnv(t, 0)
+	var extracts, loads atomic.Int64
+	g := newGraph("resume")
+	g.task("extract", func(ctx context.Context) (int, error) { extracts.Add(1); return 41, nil })
+	g.taskFrom("load", "extract", func(ctx context.Context, in int) (int, error) {
+		if loads.Add(1) == 1 {
+			return 0, errors.New("the warehouse is down")
+		}
+		return in + 1, nil
+	})
+	reg := e.register(g.spec())
+	run, token := e.claim(reg.Flow.ID, "")
+	r := e.execute(t.Context(), g, reg, run.ID, token, nil)
+	r.wait(t)
+	if r.err != nil || r.out.State.Kind != state.Failed {
+		t.Fatalf("first Run = %+v, %v; want Failed\n%s", r.out, r.err, r.stderr.String())
+	}
+	extract := e.taskRuns(t, run.ID)["extract"]
+	if _, err := e.admin.RestartFlowRun(t.Context(), run.ID); err != nil {
+		t.Fatalf("RestartFlowRun: %v", err)
+	}
+	_, token = e.claimRun(run.ID)
+	r = e.execute(t.Context(), g, reg, run.ID, token, nil)
+	r.wait(t)
+	if r.err != nil || r.out.State.Kind != state.Success {
+		t.Fatalf("resumed Run = %+v, %v; want Success\n%s", r.out, r.err, r.stderr.String())
+	}
+	if extracts.Load() != 1 || loads.Load() != 2 {
+		t.Errorf("extract ran %d times and load %d times; want 1 and 2", extracts.Load(), loads.Load())
+	}
+	trs := e.taskRuns(t, run.ID)
+	if got := trs["extract"]; got.Version != extract.Version || got.State.Kind != state.Success {
+		t.Errorf("extract = %s v%d, want it untouched (%s v%d)", got.State.Kind, got.Version, extract.State.Kind, extract.Version)
+	}
+	if got := trs["load"]; got.State.Kind != state.Success {
+		t.Errorf("load = %v, want Success", got.State)
+	}
+}
+
+// TestParkedRetry: a retry further away than MaxRetryWait ends the runner
+// with the run Scheduled for the retry's time, for the server to re-queue.
+func TestParkedRetry(t *testing.T) {
+	t.Parallel()
+	engineParks(t)
+	e := newEnv(t, 0)
+	g := newGraph("parked")
+	g.task("flaky", func(ctx context.Context) (int, error) { return 0, errors.New("not yet") })
+	g.retries("flaky", 2, 10*time.Minute)
+	reg := e.register(g.spec())
+	run, token := e.claim(reg.Flow.ID, "")
+	start := time.Now()
+	r := e.execute(t.Context(), g, reg, run.ID, token, func(cfg *execute.Config) { cfg.MaxRetryWait = time.Second })
+	r.wait(t)
+	if r.err != nil || r.out.State.Kind != state.Scheduled {
+		t.Fatalf("Run = %+v, %v; want Scheduled\n%s", r.out, r.err, r.stderr.String())
+	}
+	now := e.flowRun(t, run.ID)
+	due := start.Add(10 * time.Minute)
+	if now.State.Kind != state.Scheduled || now.State.StartAt.Before(due.Add(-time.Minute)) || now.State.StartAt.After(due.Add(time.Minute)) {
+		t.Errorf("flow run is %v (start at %v), want Scheduled for about %v", now.State, now.State.StartAt, due)
+	}
+	if !now.ScheduledAt.Equal(now.State.StartAt) {
+		t.Errorf("the run is scheduled at %v, not at its retry's time %v", now.ScheduledAt, now.State.StartAt)
+	}
+	if got := e.taskRuns(t, run.ID)["flaky"].State; got.Kind != state.Retrying || got.StartAt.IsZero() {
+		t.Errorf("task run flaky is %v, want Retrying with its StartAt", got)
+	}
 }
