@@ -262,7 +262,10 @@ func (x *execution) runFlow(ctx context.Context, f Flow, v *api.FlowVersion, tas
 	rc.OnSuperseded = x.supersede
 	rc.Warn = func(msg string) { x.log.Warn(msg) }
 	x.rep = NewReporter(rc)
-	defer x.rep.Abandon(errors.New("the runner ended"))
+	defer func() {
+		x.rep.Abandon(errors.New("the runner ended"))
+		<-x.rep.done // the sender is gone when Run returns
+	}()
 
 	hbCtx, stopHB := context.WithCancel(context.WithoutCancel(ctx))
 	hbDone := make(chan struct{})
