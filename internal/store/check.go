@@ -305,3 +305,81 @@ func CheckScheduledRun(scheduleID, scheduleFlow string, paused bool, flowID, ver
 	}
 	return nil
 }
+
+// CheckAttempt checks the attempt a writer of flow run id gives against the
+// run's current attempt: 0 writes unfenced; any other attempt but current
+// is ErrConflict (see AttemptConflict).
+func CheckAttempt(id string, attempt, current int) error {
+	if attempt == 0 || attempt == current {
+		return nil
+	}
+	return AttemptConflict(id, attempt, current)
+}
+
+// AttemptConflict is the ErrConflict of a writer or heartbeat of attempt
+// of flow run id, which is at attempt current: the writer was superseded,
+// or never was the run's current attempt.
+func AttemptConflict(id string, attempt, current int) error {
+	if 0 < attempt && attempt < current {
+		return reeve.Errorf(reeve.CodeConflict,
+			"attempt %d of flow run %q was superseded by attempt %d: its runner must stop", attempt, id, current)
+	}
+	return reeve.Errorf(reeve.CodeConflict,
+		"flow run %q is at attempt %d, not %d: only the runner of its current attempt may write to it", id, current, attempt)
+}
+
+// Recovery is what RecoverFlowRun does to a flow run, worked out by
+// PlanRecovery: the state the run moves to, encoded as EncodeState does,
+// and whether that re-queues it. (Its Running task runs move to
+// LostTaskState.)
+type Recovery struct {
+	Run     state.State
+	RunJSON string
+	Requeue bool // the run goes back to Scheduled: ScheduledAt now, AgentID "", Recoveries +1
+}
+
+// PlanRecovery checks that a flow run (id, in state kind at version, with
+// recoveries re-queues so far) can take the lost-run path that a
+// RecoverFlowRun expecting version expect asks for (else ErrConflict), and
+// returns what it does at time now. A negative maxRecoveries counts as 0.
+func PlanRecovery(id string, kind state.Kind, version, expect int64, recoveries int, reason string, maxRecoveries int, now time.Time) (Recovery, error) {
+	if version != expect {
+		return Recovery{}, reeve.Errorf(reeve.CodeConflict,
+			"flow run %q is at state version %d, not %d: it changed since it was read; reload it and retry", id, version, expect)
+	}
+	switch kind {
+	case state.Submitted, state.Running, state.Cancelling:
+	default:
+		return Recovery{}, reeve.Errorf(reeve.CodeConflict,
+			"flow run %q is %s: only a Submitted, Running or Cancelling run has a runner to lose", id, kind)
+	}
+	maxRecoveries = max(maxRecoveries, 0)
+	var (
+		st      state.State
+		requeue bool
+	)
+	switch {
+	case kind == state.Cancelling:
+		st = state.State{Kind: state.Cancelled, Message: reason}
+	case recoveries < maxRecoveries:
+		st = state.State{Kind: state.Scheduled,
+			Message: fmt.Sprintf("re-queued (recovery %d of %d): %s", recoveries+1, maxRecoveries, reason)}
+		requeue = true
+	default:
+		st = state.State{Kind: state.Failed, Message: fmt.Sprintf("%s; gave up after %d recoveries", reason, maxRecoveries)}
+	}
+	st.Time = now
+	st, js, err := EncodeState(st, func() time.Time { return now })
+	if err != nil {
+		return Recovery{}, err
+	}
+	return Recovery{Run: st, RunJSON: js, Requeue: requeue}, nil
+}
+
+// LostTaskState is the state RecoverFlowRun moves a Running task run (in
+// state running) to at time now: Failed, "runner lost: " + reason, in the
+// same attempt, encoded as EncodeState does.
+func LostTaskState(running state.State, reason string, now time.Time) (state.State, string, error) {
+	return EncodeState(state.State{Kind: state.Failed, Message: "runner lost: " + reason, Time: now, Attempt: running.Attempt},
+		func() time.Time { return now })
+}

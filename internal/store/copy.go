@@ -127,6 +127,9 @@ var schema = []Table{
 		{Name: "updated_at", Type: TypeTime},
 		{Name: "schedule_id", Type: TypeText},
 		{Name: "agent_id", Type: TypeText},
+		{Name: "attempt", Type: TypeInt},
+		{Name: "heartbeat_at", Type: TypeTime, Null: true},
+		{Name: "recoveries", Type: TypeInt},
 	}},
 	{Name: "task_runs", Key: []string{"id"}, Columns: []Column{
 		{Name: "id", Type: TypeText},
@@ -174,6 +177,7 @@ var schema = []Table{
 		{Name: "created_at", Type: TypeTime},
 		{Name: "expires_at", Type: TypeTime, Null: true},
 		{Name: "revoked_at", Type: TypeTime, Null: true},
+		{Name: "attempt", Type: TypeInt},
 	}},
 	{Name: "schedules", Key: []string{"id"}, Columns: []Column{
 		{Name: "id", Type: TypeText},

@@ -80,8 +80,8 @@ type Store interface {
 	// ScheduledAt as it is).
 	SetFlowRunState(ctx context.Context, id string, expect int64, s state.State) (FlowRun, error)
 	// HeartbeatFlowRun records that the runner of attempt of a flow run is
-	// alive: HeartbeatAt becomes now (store clock); neither the state nor
-	// the version changes. An attempt that is not the run's current
+	// alive: HeartbeatAt becomes now (store clock); neither the state, nor
+	// the version, nor UpdatedAt changes. An attempt that is not the run's current
 	// Attempt is ErrConflict (the runner was superseded); an unknown run is
 	// ErrNotFound. It returns the run.
 	HeartbeatFlowRun(ctx context.Context, id string, attempt int) (FlowRun, error)
@@ -91,15 +91,20 @@ type Store interface {
 	// Running or Cancelling (else ErrConflict):
 	//
 	//   - each of its task runs in state Running moves to Failed with the message
-	//     "runner lost: " + reason (version +1, recorded in its history);
+	//     "runner lost: " + reason, keeping its state's Attempt (version +1,
+	//     recorded in its history);
 	//   - a Cancelling run moves to Cancelled (message reason);
 	//   - otherwise, with Recoveries < maxRecoveries, the run moves to
-	//     Scheduled (message "re-queued (recovery N of M): " + reason),
-	//     ScheduledAt now, AgentID "", Recoveries +1;
+	//     Scheduled (message "re-queued (recovery N of M): " + reason, where
+	//     N is Recoveries+1 and M is maxRecoveries), ScheduledAt now,
+	//     AgentID "", Recoveries +1;
 	//   - otherwise it moves to Failed with the message
 	//     reason + "; gave up after M recoveries".
 	//
-	// It returns the run as it now is.
+	// State times are the store's clock; a negative maxRecoveries counts as
+	// 0. Attempt does not change: the lost runner's attempt stays the
+	// current one (its heartbeats and task-run writes are accepted) until
+	// the run is claimed again. It returns the run as it now is.
 	RecoverFlowRun(ctx context.Context, id string, expect int64, reason string, maxRecoveries int) (FlowRun, error)
 
 	// WriteTaskRunStates applies writes in order, in one transaction: each

@@ -88,7 +88,8 @@ const claimSQL = `WITH next AS (
 		LIMIT 1
 		FOR UPDATE SKIP LOCKED
 	), run AS (
-		UPDATE flow_runs SET state = $3, state_json = $4, version = version + 1, agent_id = $5, updated_at = $6
+		UPDATE flow_runs SET state = $3, state_json = $4, version = version + 1, agent_id = $5, updated_at = $6,
+			attempt = attempt + 1, heartbeat_at = NULL
 		WHERE id = (SELECT id FROM next)
 		RETURNING ` + flowRunCols + `
 	), history AS (

@@ -223,6 +223,16 @@ func TestCopyFromSQLite(t *testing.T) {
 		t.Errorf("WriteTaskRunStates with the copied version: %v", err)
 	}
 
+	// Attempts go on: the superseded attempt stays refused, the current
+	// one beats.
+	if _, err := dst.HeartbeatFlowRun(ctx, w.second.ID, 1); !errors.Is(err, reeve.ErrConflict) {
+		t.Errorf("HeartbeatFlowRun of the superseded attempt after the copy: error %v, want ErrConflict", err)
+	}
+	if got, err := dst.HeartbeatFlowRun(ctx, w.second.ID, 2); err != nil || got.Recoveries != 1 || !got.HeartbeatAt.After(w.second.HeartbeatAt) {
+		t.Errorf("HeartbeatFlowRun of the current attempt after the copy = recoveries %d, heartbeat_at %v, %v; want 1, after %v",
+			got.Recoveries, got.HeartbeatAt, err, w.second.HeartbeatAt)
+	}
+
 	// Token hashes stay unique.
 	if _, err := dst.CreateToken(ctx, store.Token{Name: "again", Role: store.RoleAdmin, Hash: w.hashes[0]}); !errors.Is(err, reeve.ErrConflict) {
 		t.Errorf("CreateToken with a copied hash: error %v, want ErrConflict", err)
@@ -354,6 +364,7 @@ type world struct {
 	future   store.FlowRun // made by a schedule, Scheduled in an hour
 	due      store.FlowRun // made by a schedule, Scheduled and due
 	agent    store.Agent   // the agent that can claim due
+	second   store.FlowRun // claimed twice, with a recovery between: at attempt 2
 	hashes   []string      // of every token
 }
 
@@ -491,6 +502,25 @@ func fill(t *testing.T, s store.Store) world {
 	if claimed.ID != toClaim.ID {
 		t.Fatalf("ClaimFlowRun claimed %s, want %s", claimed.ID, toClaim.ID)
 	}
+	// Its runner beats, runs a task and is lost; the run is re-queued and
+	// claimed again, and the second attempt beats: attempts, heartbeats,
+	// recoveries and the failed task run are copied.
+	_, err = s.HeartbeatFlowRun(ctx, claimed.ID, claimed.Attempt)
+	must(err)
+	_, err = s.WriteTaskRunStates(ctx, claimed.ID, claimed.Attempt, []store.TaskRunWrite{
+		{Key: "render", Task: "render", State: state.State{Kind: state.Running, Attempt: 1}},
+	})
+	must(err)
+	_, err = s.RecoverFlowRun(ctx, claimed.ID, claimed.Version, "agent-1 went silent", 3)
+	must(err)
+	again, err := s.ClaimFlowRun(ctx, w.agent.ID, time.Time{})
+	must(err)
+	if again.ID != claimed.ID || again.Attempt != 2 || again.Recoveries != 1 {
+		t.Fatalf("ClaimFlowRun after the recovery = run %s attempt %d recoveries %d, want run %s attempt 2 recoveries 1",
+			again.ID, again.Attempt, again.Recoveries, claimed.ID)
+	}
+	w.second, err = s.HeartbeatFlowRun(ctx, again.ID, again.Attempt)
+	must(err)
 	w.due, _, err = s.CreateFlowRun(ctx, store.FlowRun{FlowVersionID: v2.ID, ScheduleID: sA.ID, IdempotencyKey: "sA/v2/due",
 		ScheduledAt: now.Add(-time.Minute), Labels: []string{"linux"}})
 	must(err)
@@ -513,7 +543,7 @@ func fill(t *testing.T, s store.Store) world {
 		{Name: "admin", Role: store.RoleAdmin, Hash: strings.Repeat("1", 64)},
 		{Name: "ci", Role: store.RoleDeveloper, Hash: strings.Repeat("2", 64), ExpiresAt: odd.Add(24 * time.Hour)},
 		{Name: "agent", Role: store.RoleAgent, Hash: strings.Repeat("3", 64), ExpiresAt: odd.Add(365 * 24 * time.Hour)},
-		{Name: "run", Role: store.RoleRun, Hash: strings.Repeat("4", 64), FlowRunID: w.done.ID},
+		{Name: "run", Role: store.RoleRun, Hash: strings.Repeat("4", 64), FlowRunID: w.done.ID, Attempt: 2},
 	} {
 		created, err := s.CreateToken(ctx, tok)
 		must(err)

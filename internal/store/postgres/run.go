@@ -33,16 +33,18 @@ func encodeParams(params json.RawMessage) (*string, error) {
 }
 
 const flowRunCols = `id, project_id, flow_id, flow_version_id, name, params::text, idempotency_key, labels,
-	schedule_id, agent_id, scheduled_at, state_json::text, version, created_at, updated_at`
+	schedule_id, agent_id, scheduled_at, state_json::text, version, attempt, heartbeat_at, recoveries, created_at, updated_at`
 
 func scanFlowRun(row pgx.Row) (store.FlowRun, error) {
 	var (
-		r      store.FlowRun
-		params *string
-		st     string
+		r         store.FlowRun
+		params    *string
+		st        string
+		heartbeat *time.Time
 	)
 	if err := row.Scan(&r.ID, &r.ProjectID, &r.FlowID, &r.FlowVersionID, &r.Name, &params, &r.IdempotencyKey,
-		&r.Labels, &r.ScheduleID, &r.AgentID, &r.ScheduledAt, &st, &r.Version, &r.CreatedAt, &r.UpdatedAt); err != nil {
+		&r.Labels, &r.ScheduleID, &r.AgentID, &r.ScheduledAt, &st, &r.Version, &r.Attempt, &heartbeat, &r.Recoveries,
+		&r.CreatedAt, &r.UpdatedAt); err != nil {
 		return store.FlowRun{}, err
 	}
 	if params != nil {
@@ -56,6 +58,9 @@ func scanFlowRun(row pgx.Row) (store.FlowRun, error) {
 		return store.FlowRun{}, fmt.Errorf("flow run %s: %w", r.ID, err)
 	}
 	r.ScheduledAt, r.CreatedAt, r.UpdatedAt = r.ScheduledAt.UTC(), r.CreatedAt.UTC(), r.UpdatedAt.UTC()
+	if heartbeat != nil {
+		r.HeartbeatAt = heartbeat.UTC()
+	}
 	return r, nil
 }
 
@@ -251,6 +256,10 @@ func (s *Store) ListFlowRuns(ctx context.Context, f store.FlowRunFilter) ([]stor
 	if f.FlowID != "" {
 		where = append(where, "flow_id = "+arg(f.FlowID))
 	}
+	if f.AgentID != "" {
+		// agent_id <> '' lets PostgreSQL use the partial index flow_runs_agent.
+		where = append(where, "agent_id = "+arg(f.AgentID)+" AND agent_id <> ''")
+	}
 	if len(f.States) > 0 {
 		kinds := make([]string, len(f.States))
 		for i, k := range f.States {
@@ -301,9 +310,13 @@ func (s *Store) SetFlowRunState(ctx context.Context, id string, expect int64, st
 		return store.FlowRun{}, fmt.Errorf("set state of flow run %q: %w", id, err)
 	}
 	// One statement moves the run and records the state, atomically.
+	// Moving to Scheduled re-queues the run: no agent has it, and a start
+	// time ($7, NULL when none) is when it is due.
 	out, err := scanFlowRun(s.pool.QueryRow(ctx,
 		`WITH run AS (
-			UPDATE flow_runs SET state = $1, state_json = $2, version = version + 1, updated_at = $3
+			UPDATE flow_runs SET state = $1, state_json = $2, version = version + 1, updated_at = $3,
+				agent_id = CASE WHEN $1 = 'Scheduled' THEN '' ELSE agent_id END,
+				scheduled_at = CASE WHEN $1 = 'Scheduled' THEN coalesce($7, scheduled_at) ELSE scheduled_at END
 			WHERE id = $4 AND version = $5
 			RETURNING `+flowRunCols+`
 		), history AS (
@@ -311,7 +324,7 @@ func (s *Store) SetFlowRunState(ctx context.Context, id string, expect int64, st
 			SELECT id, NULL, version, $1, $2, $6 FROM run
 		)
 		SELECT * FROM run`,
-		st.Kind.String(), stJSON, s.clock(), id, expect, st.Time))
+		st.Kind.String(), stJSON, s.clock(), id, expect, st.Time, nullTime(st.StartAt)))
 	if errors.Is(err, pgx.ErrNoRows) {
 		var current int64
 		err := s.pool.QueryRow(ctx, `SELECT version FROM flow_runs WHERE id = $1`, id).Scan(&current)

@@ -23,6 +23,23 @@ func flowRunExists(ctx context.Context, q queryer, id string) error {
 	return dbErr(err)
 }
 
+// lockAttempt returns ErrNotFound unless the flow run exists, and
+// ErrConflict unless attempt is its current attempt (see
+// store.CheckAttempt). It locks the run's row FOR SHARE until the
+// transaction ends, so a claim or a recovery (which update the row) waits
+// for the writes of the attempt checked, or they see its new attempt.
+func lockAttempt(ctx context.Context, tx pgx.Tx, id string, attempt int) error {
+	var current int
+	err := tx.QueryRow(ctx, `SELECT attempt FROM flow_runs WHERE id = $1 FOR SHARE`, id).Scan(&current)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return notFound("flow run", id)
+	}
+	if err != nil {
+		return dbErr(err)
+	}
+	return store.CheckAttempt(id, attempt, current)
+}
+
 // taskRunExists returns ErrNotFound unless the task run exists in the flow
 // run.
 func taskRunExists(ctx context.Context, q queryer, flowRunID, id string) error {
@@ -172,6 +189,11 @@ func (s *Store) WriteTaskRunStates(ctx context.Context, flowRunID string, attemp
 			created = make(map[string]row, len(cKey))
 			updated = make(map[string]row, len(uKey))
 		)
+		if attempt != 0 {
+			if err := lockAttempt(ctx, tx, flowRunID, attempt); err != nil {
+				return err
+			}
+		}
 		rows, err := tx.Query(ctx, writeTaskRuns, flowRunID, now,
 			cID, cKey, cTask, cMapIndex, cKind, cJS, cVersion,
 			uKey, uExpect, uKind, uJS, uVersion,

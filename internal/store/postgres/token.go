@@ -13,7 +13,7 @@ import (
 	"github.com/reevehq/reeve/internal/store"
 )
 
-const tokenCols = `id, name, role, hash, flow_run_id, created_at, expires_at, revoked_at`
+const tokenCols = `id, name, role, hash, flow_run_id, attempt, created_at, expires_at, revoked_at`
 
 func scanToken(row pgx.Row) (store.Token, error) {
 	var (
@@ -21,7 +21,7 @@ func scanToken(row pgx.Row) (store.Token, error) {
 		flowRun          *string
 		expires, revoked *time.Time
 	)
-	if err := row.Scan(&t.ID, &t.Name, &t.Role, &t.Hash, &flowRun, &t.CreatedAt, &expires, &revoked); err != nil {
+	if err := row.Scan(&t.ID, &t.Name, &t.Role, &t.Hash, &flowRun, &t.Attempt, &t.CreatedAt, &expires, &revoked); err != nil {
 		return store.Token{}, err
 	}
 	if flowRun != nil {
@@ -55,14 +55,14 @@ func (s *Store) CreateToken(ctx context.Context, t store.Token) (store.Token, er
 		return store.Token{}, fmt.Errorf("create token %q: %w", t.Name, err)
 	}
 	out := store.Token{ID: id, Name: t.Name, Role: t.Role, Hash: t.Hash, FlowRunID: t.FlowRunID,
-		CreatedAt: s.clock(), ExpiresAt: store.Micro(t.ExpiresAt)}
+		Attempt: t.Attempt, CreatedAt: s.clock(), ExpiresAt: store.Micro(t.ExpiresAt)}
 	var flowRun *string
 	if t.FlowRunID != "" {
 		flowRun = &t.FlowRunID
 	}
 	_, err = s.pool.Exec(ctx,
-		`INSERT INTO tokens (`+tokenCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, NULL)`,
-		out.ID, out.Name, out.Role, out.Hash, flowRun, out.CreatedAt, nullTime(out.ExpiresAt))
+		`INSERT INTO tokens (`+tokenCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL)`,
+		out.ID, out.Name, out.Role, out.Hash, flowRun, out.Attempt, out.CreatedAt, nullTime(out.ExpiresAt))
 	var pe *pgconn.PgError
 	switch {
 	case isForeignKeyViolation(err):

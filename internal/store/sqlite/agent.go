@@ -128,7 +128,8 @@ func (s *Store) ClaimFlowRun(ctx context.Context, agentID string, now time.Time)
 			return err
 		}
 		out, err = scanFlowRun(tx.QueryRowContext(ctx,
-			`UPDATE flow_runs SET state = ?, state_json = ?, version = version + 1, agent_id = ?, updated_at = ?
+			`UPDATE flow_runs SET state = ?, state_json = ?, version = version + 1, agent_id = ?, updated_at = ?,
+				attempt = attempt + 1, heartbeat_at = NULL
 			 WHERE id = ? RETURNING `+flowRunCols,
 			st.Kind.String(), stJSON, agentID, micros(ts), id))
 		if err != nil {

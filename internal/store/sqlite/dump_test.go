@@ -243,7 +243,7 @@ func fillSmall(t *testing.T, s *Store) (store.FlowRun, store.TaskRun) {
 	must(err)
 	_, err = s.RevokeToken(ctx, tok.ID)
 	must(err)
-	_, err = s.CreateToken(ctx, store.Token{Name: "run", Role: store.RoleRun, Hash: "bb", FlowRunID: run.ID})
+	_, err = s.CreateToken(ctx, store.Token{Name: "run", Role: store.RoleRun, Hash: "bb", FlowRunID: run.ID, Attempt: 1})
 	must(err)
 	sc, err := s.CreateSchedule(ctx, store.Schedule{FlowID: v2.FlowID, Interval: 90 * time.Minute, Params: json.RawMessage(`{"a": 1}`)})
 	must(err)
@@ -257,6 +257,8 @@ func fillSmall(t *testing.T, s *Store) (store.FlowRun, store.TaskRun) {
 	if got.ID != claimed.ID {
 		t.Fatalf("ClaimFlowRun claimed %s, want %s", got.ID, claimed.ID)
 	}
+	_, err = s.HeartbeatFlowRun(ctx, got.ID, got.Attempt)
+	must(err)
 	return run, trs[1]
 }
 

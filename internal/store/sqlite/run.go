@@ -27,7 +27,7 @@ func encodeParams(params json.RawMessage) (sql.NullString, error) {
 }
 
 const flowRunCols = `id, project_id, flow_id, flow_version_id, name, params, idempotency_key, labels,
-	schedule_id, agent_id, scheduled_at, state_json, version, created_at, updated_at`
+	schedule_id, agent_id, scheduled_at, state_json, version, attempt, heartbeat_at, recoveries, created_at, updated_at`
 
 func scanFlowRun(sc interface{ Scan(...any) error }) (store.FlowRun, error) {
 	var (
@@ -35,9 +35,11 @@ func scanFlowRun(sc interface{ Scan(...any) error }) (store.FlowRun, error) {
 		params                      sql.NullString
 		labels, st                  string
 		scheduled, created, updated int64
+		heartbeat                   sql.NullInt64
 	)
 	if err := sc.Scan(&r.ID, &r.ProjectID, &r.FlowID, &r.FlowVersionID, &r.Name, &params, &r.IdempotencyKey,
-		&labels, &r.ScheduleID, &r.AgentID, &scheduled, &st, &r.Version, &created, &updated); err != nil {
+		&labels, &r.ScheduleID, &r.AgentID, &scheduled, &st, &r.Version, &r.Attempt, &heartbeat, &r.Recoveries,
+		&created, &updated); err != nil {
 		return store.FlowRun{}, err
 	}
 	if params.Valid {
@@ -54,6 +56,9 @@ func scanFlowRun(sc interface{ Scan(...any) error }) (store.FlowRun, error) {
 		return store.FlowRun{}, fmt.Errorf("flow run %s: %w", r.ID, err)
 	}
 	r.ScheduledAt, r.CreatedAt, r.UpdatedAt = fromMicros(scheduled), fromMicros(created), fromMicros(updated)
+	if heartbeat.Valid {
+		r.HeartbeatAt = fromMicros(heartbeat.Int64)
+	}
 	return r, nil
 }
 
@@ -215,6 +220,10 @@ func (s *Store) ListFlowRuns(ctx context.Context, f store.FlowRunFilter) ([]stor
 	if f.FlowID != "" {
 		where, args = append(where, "flow_id = ?"), append(args, f.FlowID)
 	}
+	if f.AgentID != "" {
+		// agent_id <> '' lets SQLite use the partial index flow_runs_agent.
+		where, args = append(where, "agent_id = ? AND agent_id <> ''"), append(args, f.AgentID)
+	}
 	if len(f.States) > 0 {
 		where = append(where, "state IN (?"+strings.Repeat(", ?", len(f.States)-1)+")")
 		for _, k := range f.States {
@@ -269,10 +278,14 @@ func (s *Store) SetFlowRunState(ctx context.Context, id string, expect int64, st
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
 		now := s.clock()
 		var err error
+		// Moving to Scheduled re-queues the run: no agent has it, and a
+		// start time (?6, NULL when none) is when it is due.
 		out, err = scanFlowRun(tx.QueryRowContext(ctx,
-			`UPDATE flow_runs SET state = ?, state_json = ?, version = version + 1, updated_at = ?
-			 WHERE id = ? AND version = ? RETURNING `+flowRunCols,
-			st.Kind.String(), stJSON, micros(now), id, expect))
+			`UPDATE flow_runs SET state = ?1, state_json = ?2, version = version + 1, updated_at = ?3,
+				agent_id = CASE WHEN ?1 = 'Scheduled' THEN '' ELSE agent_id END,
+				scheduled_at = CASE WHEN ?1 = 'Scheduled' THEN coalesce(?6, scheduled_at) ELSE scheduled_at END
+			 WHERE id = ?4 AND version = ?5 RETURNING `+flowRunCols,
+			st.Kind.String(), stJSON, micros(now), id, expect, nullMicros(st.StartAt)))
 		if errors.Is(err, sql.ErrNoRows) {
 			var current int64
 			err := tx.QueryRowContext(ctx, `SELECT version FROM flow_runs WHERE id = ?`, id).Scan(&current)

@@ -444,3 +444,45 @@ func TestWritersQueueInsteadOfFailing(t *testing.T) {
 		t.Errorf("projects = %+v (%v), want held and queued", ps, err)
 	}
 }
+
+// TestListFlowRunsUsesIndexes checks that the lists a server makes often
+// find their runs through an index, not by scanning every run: the
+// monitor's runs with a runner, and an agent's runs.
+func TestListFlowRunsUsesIndexes(t *testing.T) {
+	t.Parallel()
+	s := openTest(t)
+	cases := []struct {
+		name  string
+		where string
+		args  []any
+		index string
+	}{
+		{"States", "state IN (?, ?, ?)", []any{"Submitted", "Running", "Cancelling"}, "flow_runs_state_scheduled"},
+		{"AgentID", "agent_id = ? AND agent_id <> ''", []any{"agent"}, "flow_runs_agent"},
+	}
+	for _, c := range cases {
+		q := `EXPLAIN QUERY PLAN SELECT ` + flowRunCols + ` FROM flow_runs WHERE ` + c.where +
+			` ORDER BY created_at DESC, id DESC LIMIT ?`
+		rows, err := s.read.QueryContext(t.Context(), q, append(c.args, 101)...)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		var plan []string
+		for rows.Next() {
+			var (
+				id, parent, unused int
+				detail             string
+			)
+			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+				t.Fatal(err)
+			}
+			plan = append(plan, detail)
+		}
+		if err := rows.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if p := strings.Join(plan, "; "); !strings.Contains(p, "USING INDEX "+c.index) {
+			t.Errorf("%s: the plan %q does not use index %s", c.name, p, c.index)
+		}
+	}
+}

@@ -23,6 +23,21 @@ func flowRunExists(ctx context.Context, q queryer, id string) error {
 	return dbErr(err)
 }
 
+// checkAttempt returns ErrNotFound unless the flow run exists, and
+// ErrConflict unless attempt is 0 or its current attempt (see
+// store.CheckAttempt).
+func checkAttempt(ctx context.Context, q queryer, id string, attempt int) error {
+	var current int
+	err := q.QueryRowContext(ctx, `SELECT attempt FROM flow_runs WHERE id = ?`, id).Scan(&current)
+	if errors.Is(err, sql.ErrNoRows) {
+		return notFound("flow run", id)
+	}
+	if err != nil {
+		return dbErr(err)
+	}
+	return store.CheckAttempt(id, attempt, current)
+}
+
 // taskRunExists returns ErrNotFound unless the task run exists in the flow
 // run.
 func taskRunExists(ctx context.Context, q queryer, flowRunID, id string) error {
@@ -115,7 +130,9 @@ func (s *Store) WriteTaskRunStates(ctx context.Context, flowRunID string, attemp
 
 	out := make([]store.TaskRun, len(writes))
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
-		if err := flowRunExists(ctx, tx, flowRunID); err != nil {
+		// The write transaction holds the database: a claim that
+		// supersedes the attempt comes before it or after it.
+		if err := checkAttempt(ctx, tx, flowRunID, attempt); err != nil {
 			return err
 		}
 		now := s.clock()

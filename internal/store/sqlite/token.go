@@ -11,7 +11,7 @@ import (
 	"github.com/reevehq/reeve/internal/store"
 )
 
-const tokenCols = `id, name, role, hash, flow_run_id, created_at, expires_at, revoked_at`
+const tokenCols = `id, name, role, hash, flow_run_id, attempt, created_at, expires_at, revoked_at`
 
 func scanToken(sc interface{ Scan(...any) error }) (store.Token, error) {
 	var (
@@ -20,7 +20,7 @@ func scanToken(sc interface{ Scan(...any) error }) (store.Token, error) {
 		created          int64
 		expires, revoked sql.NullInt64
 	)
-	if err := sc.Scan(&t.ID, &t.Name, &t.Role, &t.Hash, &flowRun, &created, &expires, &revoked); err != nil {
+	if err := sc.Scan(&t.ID, &t.Name, &t.Role, &t.Hash, &flowRun, &t.Attempt, &created, &expires, &revoked); err != nil {
 		return store.Token{}, err
 	}
 	t.FlowRunID = flowRun.String
@@ -52,7 +52,7 @@ func (s *Store) CreateToken(ctx context.Context, t store.Token) (store.Token, er
 		return store.Token{}, fmt.Errorf("create token %q: %w", t.Name, err)
 	}
 	out := store.Token{ID: id, Name: t.Name, Role: t.Role, Hash: t.Hash, FlowRunID: t.FlowRunID,
-		ExpiresAt: store.Micro(t.ExpiresAt)}
+		Attempt: t.Attempt, ExpiresAt: store.Micro(t.ExpiresAt)}
 	flowRun := sql.NullString{String: t.FlowRunID, Valid: t.FlowRunID != ""}
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
 		if flowRun.Valid {
@@ -62,8 +62,8 @@ func (s *Store) CreateToken(ctx context.Context, t store.Token) (store.Token, er
 		}
 		out.CreatedAt = s.clock()
 		_, err := tx.ExecContext(ctx,
-			`INSERT INTO tokens (`+tokenCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, NULL)`,
-			out.ID, out.Name, out.Role, out.Hash, flowRun, micros(out.CreatedAt), nullMicros(out.ExpiresAt))
+			`INSERT INTO tokens (`+tokenCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL)`,
+			out.ID, out.Name, out.Role, out.Hash, flowRun, out.Attempt, micros(out.CreatedAt), nullMicros(out.ExpiresAt))
 		if isConstraint(err) {
 			return reeve.Errorf(reeve.CodeConflict, "a token with this hash exists already: mint a new token secret")
 		}

@@ -264,9 +264,11 @@ func requireRun(tb testing.TB, got, want store.FlowRun) {
 	tb.Helper()
 	if got.ID != want.ID || got.ProjectID != want.ProjectID || got.FlowID != want.FlowID ||
 		got.FlowVersionID != want.FlowVersionID || got.Name != want.Name || got.IdempotencyKey != want.IdempotencyKey ||
-		got.ScheduleID != want.ScheduleID || got.AgentID != want.AgentID || got.Version != want.Version {
+		got.ScheduleID != want.ScheduleID || got.AgentID != want.AgentID || got.Version != want.Version ||
+		got.Attempt != want.Attempt || got.Recoveries != want.Recoveries {
 		tb.Errorf("flow run = %+v, want %+v", got, want)
 	}
+	requireTime(tb, "heartbeat_at", got.HeartbeatAt, want.HeartbeatAt)
 	requireJSON(tb, "params", got.Params, want.Params)
 	requireLabels(tb, "labels", got.Labels, want.Labels)
 	requireTime(tb, "scheduled_at", got.ScheduledAt, want.ScheduledAt)

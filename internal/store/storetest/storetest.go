@@ -44,4 +44,9 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("Agent", func(t *testing.T) { t.Parallel(); testAgents(t, open) })
 	t.Run("Claim", func(t *testing.T) { t.Parallel(); testClaims(t, open) })
 	t.Run("Lookup", func(t *testing.T) { t.Parallel(); testLookups(t, open) })
+	t.Run("Attempt", func(t *testing.T) { t.Parallel(); testAttempts(t, open) })
+	t.Run("Fencing", func(t *testing.T) { t.Parallel(); testFencing(t, open) })
+	t.Run("RunHeartbeat", func(t *testing.T) { t.Parallel(); testRunHeartbeats(t, open) })
+	t.Run("Recover", func(t *testing.T) { t.Parallel(); testRecoveries(t, open) })
+	t.Run("ListByAgent", func(t *testing.T) { testListByAgent(t, open) })
 }

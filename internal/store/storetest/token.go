@@ -21,7 +21,7 @@ func hash(secret string) string {
 func requireToken(tb testing.TB, got, want store.Token) {
 	tb.Helper()
 	if got.ID != want.ID || got.Name != want.Name || got.Role != want.Role || got.Hash != want.Hash ||
-		got.FlowRunID != want.FlowRunID {
+		got.FlowRunID != want.FlowRunID || got.Attempt != want.Attempt {
 		tb.Errorf("token = %+v, want %+v", got, want)
 	}
 	requireTime(tb, "token created_at", got.CreatedAt, want.CreatedAt)
@@ -43,6 +43,7 @@ func testTokens(t *testing.T, open func(t *testing.T) store.Store) {
 			{"Agent", store.Token{Name: "agent-1", Role: store.RoleAgent}},
 			{"NoName", store.Token{Role: store.RoleAgent}},
 			{"Run", store.Token{Name: "run", Role: store.RoleRun, FlowRunID: f.run.ID, ExpiresAt: at(time.Hour)}},
+			{"RunOfAttempt", store.Token{Name: "run-2", Role: store.RoleRun, FlowRunID: f.run.ID, Attempt: 2}},
 			// RevokedAt is the store's to set.
 			{"RevokedAtIgnored", store.Token{Name: "fresh", Role: store.RoleDeveloper, RevokedAt: at(0)}},
 		}
@@ -52,7 +53,8 @@ func testTokens(t *testing.T, open func(t *testing.T) store.Store) {
 				in.Hash = hash(c.name)
 				tok, err := s.CreateToken(t.Context(), in)
 				requireNoError(t, err, "CreateToken")
-				if tok.ID == "" || tok.Name != in.Name || tok.Role != in.Role || tok.Hash != in.Hash || tok.FlowRunID != in.FlowRunID {
+				if tok.ID == "" || tok.Name != in.Name || tok.Role != in.Role || tok.Hash != in.Hash || tok.FlowRunID != in.FlowRunID ||
+					tok.Attempt != in.Attempt {
 					t.Errorf("CreateToken = %+v, want an ID and the fields of %+v", tok, in)
 				}
 				requireRecent(t, "created_at", tok.CreatedAt)
