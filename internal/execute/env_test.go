@@ -175,15 +175,6 @@ func (e *env) claimRun(id string) (api.FlowRun, string) {
 	return cl.FlowRun, cl.Token
 }
 
-// lifecycle skips a test that needs the store's side of run heartbeats,
-// fencing and the lost-run path until the store implements it.
-func (e *env) lifecycle(t *testing.T, runID string, attempt int) {
-	t.Helper()
-	if _, err := e.store.HeartbeatFlowRun(t.Context(), runID, attempt); err != nil && strings.Contains(err.Error(), "not implemented") {
-		t.Skipf("needs the store's run heartbeats and attempt fencing (store.HeartbeatFlowRun): %v", err)
-	}
-}
-
 // eventually polls cond until it holds or 20 s pass.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()

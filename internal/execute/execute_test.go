@@ -346,7 +346,6 @@ func TestCancel(t *testing.T) {
 	g.task("next", func(ctx context.Context) (int, error) { return 1, nil }, "wait")
 	reg := e.register(g.spec())
 	run, token := e.claim(reg.Flow.ID, "")
-	e.lifecycle(t, run.ID, run.Attempt)
 	r := e.execute(t.Context(), g, reg, run.ID, token, nil)
 	eventually(t, "task wait is Running on the server", func() bool {
 		return e.taskRuns(t, run.ID)["wait"].State.Kind == state.Running
@@ -417,7 +416,6 @@ func TestSuperseded(t *testing.T) {
 	g.task("after", func(ctx context.Context) (int, error) { return 1, nil }, "block")
 	reg := e.register(g.spec())
 	run, token := e.claim(reg.Flow.ID, "")
-	e.lifecycle(t, run.ID, run.Attempt)
 	c := newCounter()
 	r := e.execute(t.Context(), g, reg, run.ID, token, nil, client.WithHTTPClient(&http.Client{Transport: c}))
 	eventually(t, "task block is Running on the server", func() bool {
