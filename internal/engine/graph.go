@@ -8,6 +8,15 @@
 // generated from the task's Go types) and hands it to Execute; progress
 // leaves through the small Reporter interface and results go to result
 // stores addressed by URL.
+//
+// A flow run can span several calls of Execute (a long retry, a lost
+// runner, a restart): Config.Prior hands a call the task run states earlier
+// calls recorded, and task runs that finished successfully are taken over,
+// with their results loaded from the result store only where a task run that
+// still has to run needs them. Config.MaxRetryWait hands retries that are
+// too far away back to the caller (the run ends Scheduled), and
+// Config.CheckpointAll persists every result so that resuming is possible.
+// resume.go says exactly which prior states are taken over.
 package engine
 
 import (

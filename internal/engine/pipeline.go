@@ -24,7 +24,14 @@ func (r *runner) prepare(ctx context.Context, i int) {
 		return // finish marks it Cancelled
 	}
 	node, tr := r.g.Nodes[i], &r.out.Tasks[i]
+	if tr.State.Kind.Finished() { // taken from Config.Prior
+		r.reuse(ctx, tr)
+		return
+	}
 	if !node.Mapped && r.allUpstreamSucceeded(node) {
+		if r.unavail != nil && r.inputsUnavailable(ctx, node, tr, -1) {
+			return
+		}
 		r.schedule(tr, r.args(node, tr, -1))
 		return
 	}
@@ -40,6 +47,9 @@ func (r *runner) prepare(ctx context.Context, i int) {
 			r.endTaskRun(ctx, tr, state.State{Kind: state.TriggerFailed, Message: msg, Time: r.now()})
 			return
 		}
+	}
+	if r.unavail != nil && r.inputsUnavailable(ctx, node, tr, -1) {
+		return
 	}
 	if node.Mapped {
 		r.expand(ctx, tr, ups, elementwise)
@@ -170,6 +180,9 @@ func (r *runner) expand(ctx context.Context, tr *TaskRun, ups []Upstream, elemen
 	for j := range tr.Children {
 		c := &tr.Children[j]
 		c.Node, c.Index = tr.Node, j
+		if len(r.cfg.Prior) > 0 && r.adoptChild(c) {
+			continue
+		}
 		r.setState(ctx, c, state.State{Kind: state.Pending, Time: now})
 	}
 	for j := range tr.Children {
@@ -181,6 +194,10 @@ func (r *runner) expand(ctx context.Context, tr *TaskRun, ups []Upstream, elemen
 // depend on the child's own upstream elements, then queues it.
 func (r *runner) prepareChild(ctx context.Context, parent *TaskRun, j int) {
 	node, c := r.g.Nodes[parent.Node], &parent.Children[j]
+	if c.State.Kind.Finished() { // taken from Config.Prior
+		r.reuse(ctx, c)
+		return
+	}
 	if parent.elementwise {
 		ups := make([]Upstream, len(parent.parentUps), len(parent.parentUps)+len(node.Args))
 		copy(ups, parent.parentUps)
@@ -198,6 +215,9 @@ func (r *runner) prepareChild(ctx context.Context, parent *TaskRun, j int) {
 			r.endTaskRun(ctx, c, state.State{Kind: state.TriggerFailed, Message: msg, Time: r.now()})
 			return
 		}
+		if r.unavail != nil && r.inputsUnavailable(ctx, node, c, j) {
+			return
+		}
 	}
 	r.schedule(c, r.args(node, parent, j))
 }
@@ -207,6 +227,9 @@ func (r *runner) schedule(tr *TaskRun, args []any) {
 	j := &job{tr: tr, node: node, args: args, attempt: 1, phase: phaseRun}
 	if node.Opts.CacheFor > 0 {
 		j.phase = phaseLookup
+	}
+	if len(r.cfg.Prior) > 0 && r.resumeJob(j) {
+		return
 	}
 	r.enqueue(j)
 }
@@ -260,6 +283,10 @@ func (r *runner) argName(a Arg) string {
 // complete handles the outcome of a job, in the engine's goroutine.
 func (r *runner) complete(ctx context.Context, j *job) {
 	tr, node := j.tr, j.node
+	if j.phase == phaseLoad {
+		r.loaded(ctx, j)
+		return
+	}
 	if tr.State.Kind.Finished() {
 		return // abandoned after a cancellation and already marked
 	}
@@ -324,7 +351,7 @@ func (r *runner) complete(ctx context.Context, j *job) {
 		j.value, j.err, j.timedOut, j.result = nil, nil, false, nil
 		if delay <= 0 {
 			r.enqueue(j)
-		} else {
+		} else if !r.park(j, now) {
 			heap.Push(&r.delayed, j)
 		}
 		return
@@ -371,6 +398,9 @@ func (r *runner) finishParent(ctx context.Context, tr *TaskRun) {
 		s.Kind, s.Message = state.Mapped, fmt.Sprintf("%d mapped task runs (%s)", n, counts.String())
 	}
 	tr.Value = node.Def.Collect(values)
+	if r.unavail != nil {
+		r.parentUnavailable(tr)
+	}
 	s.Result = &state.Result{Value: tr.Value}
 	tr.eachVals, tr.parentUps = nil, nil
 	r.endTaskRun(ctx, tr, s)
@@ -391,13 +421,27 @@ func (r *runner) nodeDone(ctx context.Context, i int) {
 // exec does a job's work; on a worker for the parallel executor. It only
 // writes the job.
 func (r *runner) exec(ctx context.Context, j *job) {
-	if j.phase == phaseLookup {
+	switch j.phase {
+	case phaseLookup:
 		r.lookup(ctx, j)
+		return
+	case phaseLoad:
+		r.load(ctx, j)
 		return
 	}
 	j.value, j.err, j.timedOut = r.call(ctx, j)
-	if j.err == nil && j.node.Opts.persists() {
+	if j.err != nil {
+		return
+	}
+	if j.node.Opts.persists() {
 		j.result, j.err = r.persist(ctx, j)
+	} else if r.cfg.CheckpointAll && r.checkpointsAll(j.node) {
+		res, err := r.persist(ctx, j)
+		if err != nil {
+			r.log.Warn("cannot persist a result for CheckpointAll; a resumed run cannot reuse it", LogKeyTask, j.tr.Key(j.node), "error", err)
+			return
+		}
+		j.result = res
 	}
 }
 

@@ -105,6 +105,12 @@ type Config struct {
 	// CheckpointAll persists every task run's result (to the task's result
 	// store, else ResultStore, else the flow's) unless the task turned
 	// checkpointing off explicitly, so that resumed runs can reuse them.
+	//
+	// A task with no result store configured anywhere is not persisted
+	// (Validate does not demand a store because of CheckpointAll), and a
+	// result that cannot be written or serialized is logged as a warning
+	// and left unpersisted rather than failing the task: only an explicit
+	// Checkpoint or CacheFor makes persisting part of the task's success.
 	CheckpointAll bool
 }
 
@@ -123,7 +129,7 @@ type TaskRun struct {
 	Index       int // mapped child index; -1 otherwise
 	State       state.State
 	History     []state.State
-	Value       any // the result, in memory
+	Value       any // the result, in memory; nil for a task run taken from Config.Prior whose result no task run needed
 	Logs        []slog.Record
 	DroppedLogs int        // records not kept beyond the per-task-run bound
 	logsClosed  bool       // finished: late records of an abandoned task are dropped
@@ -163,6 +169,7 @@ type phase uint8
 const (
 	phaseLookup phase = iota // read the cache
 	phaseRun                 // call the task
+	phaseLoad                // load the result of a task run taken from Config.Prior
 )
 
 // job is one attempt (or cache lookup) of a task run, handed to a worker.
@@ -205,6 +212,13 @@ type runner struct {
 	remaining  int // nodes not finished
 	cancelling bool
 	ctx        context.Context
+
+	// parked are retries further away than Config.MaxRetryWait: nothing
+	// waits for them, and the run ends Scheduled for the earliest.
+	parked []*job
+	// unavail holds the task runs taken from Config.Prior whose result is
+	// needed but could not be had; nil until there is one.
+	unavail map[*TaskRun]*unavailable
 }
 
 func newRunner(g *Graph, cfg Config, params []any) *runner {
@@ -249,7 +263,11 @@ func (r *runner) run(ctx context.Context) {
 	r.setFlowState(ctx, state.State{Kind: state.Running, Time: r.now()})
 	now := r.now()
 	for i := range r.out.Tasks {
-		r.setState(ctx, &r.out.Tasks[i], state.State{Kind: state.Pending, Time: now})
+		tr := &r.out.Tasks[i]
+		if len(r.cfg.Prior) > 0 && r.adoptNode(tr) {
+			continue
+		}
+		r.setState(ctx, tr, state.State{Kind: state.Pending, Time: now})
 	}
 	{ // a pool of one worker is the sequential executor
 		r.work = make(chan *job, r.workers)
@@ -264,10 +282,18 @@ func (r *runner) run(ctx context.Context) {
 		}
 		defer close(r.work)
 	}
+	// The roots are found before any is prepared: preparing one can finish
+	// it at once (a skip, a mapped task over an empty list, a task run taken
+	// from Prior) and bring a downstream task's waiting count to zero, and
+	// that task must then be prepared once, by nodeDone, not again here.
+	var roots []int
 	for i := range r.out.Tasks {
 		if r.out.Tasks[i].waiting == 0 {
-			r.prepare(ctx, i)
+			roots = append(roots, i)
 		}
+	}
+	for _, i := range roots {
+		r.prepare(ctx, i)
 	}
 	r.loop(ctx)
 	r.finish(ctx)
@@ -368,6 +394,9 @@ func (r *runner) cancel(ctx context.Context) {
 	r.cancelling = true
 	msg := cancelMessage(ctx)
 	for _, j := range r.ready[r.readyHead:] {
+		if j.phase == phaseLoad {
+			continue // taken from Prior: it keeps its finished state
+		}
 		r.endTaskRun(ctx, j.tr, state.State{Kind: state.Cancelled, Message: msg, Time: r.now()})
 	}
 	r.ready, r.readyHead = nil, 0
@@ -375,6 +404,10 @@ func (r *runner) cancel(ctx context.Context) {
 		r.endTaskRun(ctx, j.tr, state.State{Kind: state.Cancelled, Message: msg, Time: r.now()})
 	}
 	r.delayed = nil
+	for _, j := range r.parked {
+		r.endTaskRun(ctx, j.tr, state.State{Kind: state.Cancelled, Message: msg, Time: r.now()})
+	}
+	r.parked = nil
 }
 
 func cancelMessage(ctx context.Context) string {
@@ -416,6 +449,10 @@ func (r *runner) finish(ctx context.Context) {
 			}
 		})
 		r.setFlowState(ctx, state.State{Kind: state.Cancelled, Message: msg, Time: r.now()})
+		return
+	}
+	if len(r.parked) > 0 {
+		r.finishParked(ctx)
 		return
 	}
 	refs := r.g.Reference

@@ -86,9 +86,16 @@ func TestMonitorRequeuesRunStuckInSubmitted(t *testing.T) {
 	if got.State.Kind != state.Scheduled || got.Recoveries != 1 || got.AgentID != "" {
 		t.Fatalf("after 3m: %+v, want re-queued (Scheduled, 1 recovery, no agent)", got)
 	}
+	// The re-queue is in the history (the same pass may already have
+	// given the run, late by the test's clock, a late message).
+	hist, err := e.st.History(t.Context(), run.ID, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	requeue := hist[2]
 	for _, want := range []string{"re-queued (recovery 1 of 3)", "no runner started within 2m0s of the claim", "attempt 1"} {
-		if !strings.Contains(got.State.Message, want) {
-			t.Errorf("message %q lacks %q", got.State.Message, want)
+		if requeue.Kind != state.Scheduled || !strings.Contains(requeue.Message, want) {
+			t.Errorf("re-queue state %s lacks %q", requeue, want)
 		}
 	}
 	if e.woken != 1 {
@@ -180,7 +187,7 @@ func TestMonitorSaysWhyALateRunWaits(t *testing.T) {
 	}
 	e.tickAt(time.Minute)
 	got := e.get(run.ID)
-	for _, want := range []string{"late: no online agent's labels cover the labels [linux windows]", "a1 [gpu linux team-data]", "--labels linux,windows"} {
+	for _, want := range []string{"late: no online agent's labels cover the labels [linux windows]", "a1 [linux team-data gpu]", "--labels linux,windows"} {
 		if got.State.Kind != state.Scheduled || !strings.Contains(got.State.Message, want) {
 			t.Errorf("late run: %s, want Scheduled with %q", got.State, want)
 		}
