@@ -18,7 +18,6 @@ import (
 
 	"github.com/reevehq/reeve/api"
 	"github.com/reevehq/reeve/client"
-	"github.com/reevehq/reeve/internal/engine"
 	"github.com/reevehq/reeve/internal/errs"
 	"github.com/reevehq/reeve/internal/execute"
 	"github.com/reevehq/reeve/internal/state"
@@ -689,40 +688,11 @@ func regexpQuote(s string) string {
 	return b.String()
 }
 
-// engineResumes skips a test while the engine does not take task runs over
-// from Config.Prior (the engine's side of resumed runs).
-func engineResumes(t *testing.T) {
-	t.Helper()
-	g := newGraph("probe")
-	var ran atomic.Bool
-	g.task("a", func(ctx context.Context) (int, error) { ran.Store(true); return 0, nil })
-	_, err := engine.Execute(t.Context(), g.engine(), engine.Config{Prior: map[string]state.State{"a": {Kind: state.Success}}})
-	if err != nil || ran.Load() {
-		t.Skip("waits for the engine: a task run whose prior state is Success runs again (engine.Config.Prior)")
-	}
-}
-
-// engineParks skips a test while the engine waits out every retry delay
-// itself (engine.Config.MaxRetryWait).
-func engineParks(t *testing.T) {
-	t.Helper()
-	g := newGraph("probe")
-	g.task("a", func(ctx context.Context) (int, error) { return 0, errors.New("fails") })
-	g.retries("a", 1, time.Hour)
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
-	defer cancel()
-	out, err := engine.Execute(ctx, g.engine(), engine.Config{MaxRetryWait: time.Second, CancelGrace: time.Millisecond})
-	if err != nil || out.State.Kind != state.Scheduled {
-		t.Skip("waits for the engine: a retry beyond MaxRetryWait does not park the run Scheduled (engine.Config.MaxRetryWait)")
-	}
-}
-
 // TestResume restarts a failed run: the new runner reuses the task run
 // that finished (its result loaded from the result store) and runs only
 // the failed one again.
 func TestResume(t *testing.T) {
 	t.Parallel()
-	engineResumes(t)
 	e := newEnv(t, 0)
 	var extracts, loads atomic.Int64
 	g := newGraph("resume")
@@ -766,7 +736,6 @@ func TestResume(t *testing.T) {
 // with the run Scheduled for the retry's time, for the server to re-queue.
 func TestParkedRetry(t *testing.T) {
 	t.Parallel()
-	engineParks(t)
 	e := newEnv(t, 0)
 	g := newGraph("parked")
 	g.task("flaky", func(ctx context.Context) (int, error) { return 0, errors.New("not yet") })
