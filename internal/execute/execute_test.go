@@ -329,6 +329,62 @@ func TestServerDown(t *testing.T) {
 	}
 }
 
+// TestLogBound: past MaxLogLines buffered while the server is down, new
+// log lines are dropped, and a WARN line says how many when it is back.
+func TestLogBound(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 0)
+	release := make(chan struct{})
+	var finished atomic.Bool
+	g := newGraph("bound")
+	g.task("chatty", func(ctx context.Context) (int, error) {
+		<-release
+		for i := range 50 {
+			engineLogger(ctx).Info(fmt.Sprintf("line %d", i))
+		}
+		finished.Store(true)
+		return 0, nil
+	})
+	reg := e.register(g.spec())
+	run, token := e.claim(reg.Flow.ID, "")
+	c := newCounter()
+	r := e.execute(t.Context(), g, reg, run.ID, token, func(cfg *execute.Config) {
+		cfg.Reporter = execute.ReporterConfig{MaxLogLines: 10}
+	}, client.WithHTTPClient(&http.Client{Transport: c}))
+	eventually(t, "the runner's first line is on the server", func() bool {
+		return len(e.logs(t, run.ID)) > 0 && e.taskRuns(t, run.ID)["chatty"].State.Kind == state.Running
+	})
+	e.stop()
+	close(release)
+	eventually(t, "the task finished", finished.Load)
+	eventually(t, "the reporter tried to reach the stopped server", func() bool { return c.failures.Load() >= 2 })
+	e.start()
+	r.wait(t)
+	if r.err != nil || r.out.State.Kind != state.Success {
+		t.Fatalf("Run = %+v, %v\n%s", r.out, r.err, r.stderr.String())
+	}
+	var kept []string
+	warned := false
+	for _, l := range e.logs(t, run.ID) {
+		switch {
+		case strings.HasPrefix(l.Message, "line "):
+			kept = append(kept, l.Message)
+		case l.Level == "WARN" && strings.Contains(l.Message, "40 log lines of this flow run were dropped"):
+			warned = true
+		}
+	}
+	var want []string
+	for i := range 10 {
+		want = append(want, fmt.Sprintf("line %d", i))
+	}
+	if !slices.Equal(kept, want) {
+		t.Errorf("lines kept = %q, want %q", kept, want)
+	}
+	if !warned {
+		t.Errorf("no WARN line counts the 40 dropped lines; stderr:\n%s", r.stderr.String())
+	}
+}
+
 // TestCancel cancels a running run through the API: the runner learns it
 // from its heartbeat, its tasks see their context cancelled, and the run
 // ends Cancelled.
