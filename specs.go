@@ -320,7 +320,12 @@ func engineOptions(o spec.Options) (engine.Options, error) {
 		e.SetSkipOnUpstreamSkip(*o.SkipOnUpstreamSkip)
 	}
 	e.SetCacheFor(o.CacheFor.D())
-	e.SetCheckpoint(o.Checkpoint)
+	if o.Checkpoint {
+		// Only a true value is set: a spec cannot say "explicitly off", and
+		// marking every task so would keep the runner's CheckpointAll from
+		// persisting results for resumed runs.
+		e.SetCheckpoint(true)
+	}
 	e.SetResultStore(o.ResultStore)
 	if _, err := result.LookupSerializer(o.Serializer); err != nil {
 		return e, err

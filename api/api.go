@@ -312,6 +312,21 @@ type SecretValue struct {
 	Value string `json:"value"`
 }
 
+// Result is a task result in the server's own result store: the body of
+// PUT /flow_runs/{id}/results/{key...} (UpdatedAt is ignored there) and
+// the answer of GET. Results are kept by key in the run's project, so the
+// runs of a project share them (cache entries, a restarted run's
+// checkpoints). The store takes small results only (1 MB each by
+// default); larger ones belong in a blob store.
+type Result struct {
+	Value     []byte    `json:"value"`               // base64 in JSON
+	UpdatedAt time.Time `json:"updated_at,omitzero"` // when it was last written
+}
+
+// DefaultMaxResultBytes is the largest result the server's result store
+// takes unless the server is configured otherwise.
+const DefaultMaxResultBytes = 1 << 20
+
 // Token roles.
 const (
 	RoleAdmin     = "admin"     // everything

@@ -43,13 +43,18 @@ func TestRoutesAreWellFormed(t *testing.T) {
 	t.Parallel()
 	seen := map[string]bool{}
 	pathSeg := regexp.MustCompile(`^([a-z_]+|\{[a-z_]+\})$`)
+	restSeg := regexp.MustCompile(`^\{[a-z_]+\.\.\.\}$`)
 	for _, rt := range api.Routes {
 		key := rt.Method + " " + rt.Path
 		if seen[key] {
 			t.Errorf("%s is in the table twice", key)
 		}
 		seen[key] = true
-		for _, seg := range strings.Split(strings.TrimPrefix(rt.Path, "/"), "/") {
+		segs := strings.Split(strings.TrimPrefix(rt.Path, "/"), "/")
+		for i, seg := range segs {
+			if i == len(segs)-1 && restSeg.MatchString(seg) {
+				continue // {name...}: the rest of the path
+			}
 			if !pathSeg.MatchString(seg) {
 				t.Errorf("%s: path segment %q is not plural snake_case or a {param}", key, seg)
 			}
@@ -70,14 +75,20 @@ func generate() ([]byte, error) {
 	g := &gen{schemas: map[string]any{}}
 	paths := map[string]map[string]any{}
 	for _, rt := range api.Routes {
-		path := api.Prefix + rt.Path
+		// OpenAPI has no {name...}: the rest of the path is {name}, a
+		// parameter that may hold "/".
+		path := api.Prefix + strings.ReplaceAll(rt.Path, "...}", "}")
 		if paths[path] == nil {
 			paths[path] = map[string]any{}
 		}
 		op := map[string]any{"summary": rt.Summary, "operationId": opID(rt)}
 		var params []any
-		for _, m := range regexp.MustCompile(`\{([a-z_]+)\}`).FindAllStringSubmatch(rt.Path, -1) {
-			params = append(params, map[string]any{"name": m[1], "in": "path", "required": true, "schema": map[string]any{"type": "string"}})
+		for _, m := range regexp.MustCompile(`\{([a-z_]+)(\.\.\.)?\}`).FindAllStringSubmatch(rt.Path, -1) {
+			p := map[string]any{"name": m[1], "in": "path", "required": true, "schema": map[string]any{"type": "string"}}
+			if m[2] != "" {
+				p["description"] = "the rest of the path: may hold \"/\""
+			}
+			params = append(params, p)
 		}
 		for _, q := range rt.Query {
 			params = append(params, map[string]any{"name": q.Name, "in": "query", "description": q.Description, "schema": map[string]any{"type": "string"}})
@@ -140,7 +151,7 @@ func opID(rt api.Route) string {
 	var b strings.Builder
 	b.WriteString(strings.ToLower(rt.Method))
 	for _, seg := range strings.Split(rt.Path, "/") {
-		seg = strings.Trim(seg, "{}")
+		seg = strings.TrimSuffix(strings.Trim(seg, "{}"), "...")
 		for _, part := range strings.Split(seg, "_") {
 			if part != "" {
 				b.WriteString(strings.ToUpper(part[:1]) + part[1:])
@@ -187,6 +198,9 @@ func (g *gen) schema(t reflect.Type) map[string]any {
 	case reflect.Float32, reflect.Float64:
 		return map[string]any{"type": "number"}
 	case reflect.Slice:
+		if t.Elem().Kind() == reflect.Uint8 {
+			return map[string]any{"type": "string", "format": "byte", "description": "base64"}
+		}
 		return map[string]any{"type": "array", "items": g.schema(t.Elem())}
 	case reflect.Map:
 		return map[string]any{"type": "object", "additionalProperties": g.schema(t.Elem())}

@@ -5,7 +5,7 @@ package api
 // checks the roles; the OpenAPI document is generated from this table.
 type Route struct {
 	Method  string
-	Path    string // under Prefix, with {name} path parameters
+	Path    string // under Prefix, with {name} path parameters; a last {name...} takes the rest of the path
 	Summary string
 	// Roles may call the route. A run token may call a route marked
 	// RunScoped only for its own flow run (the {id} path parameter).
@@ -65,6 +65,8 @@ var Routes = []Route{
 		{"task_run_id", "only this task run's lines"}, {"after", "only lines with a greater ID"}, {"limit", "page size (default 1000, at most 10000)"}, {"follow", "stream as server-sent events"},
 	}, Response: Logs{}, Stream: true},
 	{Method: "GET", Path: "/flow_runs/{id}/secrets/{name}", Summary: "Read a secret the run's flow declares (run tokens only)", RunScoped: true, Response: SecretValue{}},
+	{Method: "PUT", Path: "/flow_runs/{id}/results/{key...}", Summary: "Write a result to the server's result store, keyed in the run's project (small results only: a larger one needs a blob store)", Roles: adminOnly, RunScoped: true, Request: Result{}, Response: Result{}, Large: true},
+	{Method: "GET", Path: "/flow_runs/{id}/results/{key...}", Summary: "Read a result from the server's result store, keyed in the run's project", Roles: adminOnly, RunScoped: true, Response: Result{}},
 	{Method: "POST", Path: "/flow_runs/{id}/tokens", Summary: "Mint a token scoped to a flow run", Roles: agents, Response: NewToken{}, Status: 201},
 	{Method: "GET", Path: "/task_runs", Summary: "List a flow run's task runs, by key", Roles: all, Query: []QueryParam{{"flow_run_id", "the flow run (required)"}}, Response: TaskRuns{}},
 

@@ -323,6 +323,61 @@ func (c *Client) RunSecret(ctx context.Context, flowRunID, name string) (string,
 	return out.Value, nil
 }
 
+// PutResult writes value under key in the server's own result store, in
+// the project of the flow run (the runs of a project share keys). Only the
+// run's own run token (and admin tokens) may. A value over the server's
+// limit (1 MB unless configured otherwise) is reeve.ErrInvalid, with a
+// message that says to give the flow a blob store.
+func (c *Client) PutResult(ctx context.Context, flowRunID, key string, value []byte) error {
+	p, err := resultPath(flowRunID, key)
+	if err != nil {
+		return fmt.Errorf("write result: %w", err)
+	}
+	if value == nil {
+		value = []byte{}
+	}
+	if err := c.do(ctx, http.MethodPut, p, nil, api.Result{Value: value}, nil); err != nil {
+		return fmt.Errorf("write result %q of flow run %s: %w", key, flowRunID, err)
+	}
+	return nil
+}
+
+// GetResult reads the value under key in the server's own result store, in
+// the project of the flow run, and when it was last written. A missing key
+// is reeve.ErrNotFound.
+func (c *Client) GetResult(ctx context.Context, flowRunID, key string) ([]byte, time.Time, error) {
+	p, err := resultPath(flowRunID, key)
+	if err != nil {
+		return nil, time.Time{}, fmt.Errorf("read result: %w", err)
+	}
+	var out api.Result
+	if err := c.do(ctx, http.MethodGet, p, nil, nil, &out); err != nil {
+		return nil, time.Time{}, fmt.Errorf("read result %q of flow run %s: %w", key, flowRunID, err)
+	}
+	if out.Value == nil {
+		out.Value = []byte{}
+	}
+	return out.Value, out.UpdatedAt, nil
+}
+
+// resultPath returns the path of a result, each segment of the key
+// escaped. Empty, "." and ".." segments are refused here: the server's
+// router would rewrite the path (a redirect) before any check of the key.
+func resultPath(flowRunID, key string) (string, error) {
+	if key == "" {
+		return "", errs.Errorf(errs.CodeInvalid, "the result key is empty: give one such as \"flow/run/task.json\"")
+	}
+	segs := strings.Split(key, "/")
+	for i, seg := range segs {
+		switch seg {
+		case "", ".", "..":
+			return "", errs.Errorf(errs.CodeInvalid, "result key %q is not valid: it has an empty, \".\" or \"..\" segment; keys are relative slash-separated paths such as \"flow/run/task.json\"", key)
+		}
+		segs[i] = escape(seg)
+	}
+	return "/flow_runs/" + escape(flowRunID) + "/results/" + strings.Join(segs, "/"), nil
+}
+
 // MintRunToken creates a token scoped to one flow run, for the program
 // that runs it.
 func (c *Client) MintRunToken(ctx context.Context, flowRunID string) (*api.NewToken, error) {

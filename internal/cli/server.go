@@ -41,6 +41,7 @@ type serverFlags struct {
 	shutdownTimeout time.Duration
 	scheduleRuns    int
 	scheduleEvery   time.Duration
+	maxResultBytes  int
 	runs            runFlags
 }
 
@@ -103,6 +104,10 @@ func (f *runFlags) monitorConfig(st store.Store, log *slog.Logger, requeued func
 	}
 }
 
+// maxResultBytes caps --max-result-bytes: the server's result store keeps
+// results in its database and takes each in one request.
+const maxResultBytes = 64 << 20
+
 // HTTP server limits. There is deliberately no WriteTimeout (nor
 // ReadTimeout): agents' claims long-poll for up to a minute and log
 // followers stream for as long as a run lasts, and both deadlines are per
@@ -150,6 +155,8 @@ func (c *CLI) serverCommand() *cobra.Command {
 	bindEnv(fl, "shutdown-timeout", "REEVE_SHUTDOWN_TIMEOUT")
 	bindEnv(fl, "schedule-runs", "REEVE_SCHEDULE_RUNS")
 	bindEnv(fl, "schedule-interval", "REEVE_SCHEDULE_INTERVAL")
+	fl.IntVar(&f.maxResultBytes, "max-result-bytes", api.DefaultMaxResultBytes, "the largest result the server's own result store (reeve://server) takes, in bytes; larger ones need a blob store")
+	bindEnv(fl, "max-result-bytes", "REEVE_MAX_RESULT_BYTES")
 	f.runs.bind(fl)
 	cmd.AddCommand(c.migrateStoreCommand())
 	return cmd
@@ -289,6 +296,7 @@ type serverConfig struct {
 	shutdown    time.Duration
 	schedRuns   int
 	schedEvery  time.Duration
+	maxResult   int
 	runs        runFlags
 }
 
@@ -298,7 +306,7 @@ func (c *CLI) serverConfig(f serverFlags) (*serverConfig, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg := &serverConfig{log: log, listen: f.listen, shutdown: f.shutdownTimeout, schedRuns: f.scheduleRuns, schedEvery: f.scheduleEvery, runs: f.runs}
+	cfg := &serverConfig{log: log, listen: f.listen, shutdown: f.shutdownTimeout, schedRuns: f.scheduleRuns, schedEvery: f.scheduleEvery, maxResult: f.maxResultBytes, runs: f.runs}
 	if err := f.runs.check(); err != nil {
 		return nil, err
 	}
@@ -312,6 +320,8 @@ func (c *CLI) serverConfig(f serverFlags) (*serverConfig, error) {
 		return nil, usagef("--schedule-runs %d is out of range: give 1 to 1000", f.scheduleRuns)
 	case f.scheduleEvery < time.Second:
 		return nil, usagef("--schedule-interval %v is too short: give 1s or more", f.scheduleEvery)
+	case f.maxResultBytes < 1 || f.maxResultBytes > maxResultBytes:
+		return nil, usagef("--max-result-bytes %d is out of range: give 1 to %d (larger results belong in a blob store)", f.maxResultBytes, maxResultBytes)
 	}
 	cfg.dataDir = f.dataDir
 	if cfg.dataDir == "" {
@@ -399,6 +409,7 @@ func (c *CLI) runServer(ctx context.Context, f serverFlags) (err error) {
 		NextRuns:          scheduler.Next,
 		HeartbeatInterval: cfg.runs.heartbeat,
 		MaxRecoveries:     maxRec,
+		MaxResultBytes:    cfg.maxResult,
 	})
 	if err != nil {
 		return err

@@ -256,6 +256,9 @@ func fileURL(rawURL, path, rawQuery string) (string, *url.URL, error) {
 
 // schemeError explains that no driver is linked for scheme, and what to do.
 func schemeError(rawURL, scheme string) error {
+	if scheme == "reeve" { // internal/result/apiblob, registered by the runner
+		return fmt.Errorf("result store %q: the server's result store works in server runs only, where the runner connects it to the server; locally, give the flow a result store such as ./results or mem://name", rawURL)
+	}
 	if imp, ok := cloudDrivers[scheme]; ok {
 		return fmt.Errorf("result store %q: the %s driver is not linked into this program; add `import _ %q` to your main package", rawURL, scheme, imp)
 	}

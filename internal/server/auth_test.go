@@ -38,6 +38,8 @@ func TestEveryRouteAgainstEveryRole(t *testing.T) {
 		"POST /flow_runs/{id}/logs":            "AR",
 		"GET /flow_runs/{id}/logs":             "ADG",
 		"GET /flow_runs/{id}/secrets/{name}":   "R",
+		"PUT /flow_runs/{id}/results/{key...}": "AR",
+		"GET /flow_runs/{id}/results/{key...}": "AR",
 		"POST /flow_runs/{id}/tokens":          "AG",
 		"GET /task_runs":                       "ADG",
 		"GET /secrets":                         "AD",
@@ -95,6 +97,7 @@ func TestEveryRouteAgainstEveryRole(t *testing.T) {
 				}
 				path = strings.Replace(path, "/projects/{name}", "/projects/default", 1)
 				path = strings.Replace(path, "{name}", "API_KEY", 1)
+				path = strings.Replace(path, "{key...}", "etl/run/a.json", 1)
 				if strings.HasSuffix(path, "/claim") {
 					path += "?wait=0s"
 				}

@@ -32,6 +32,7 @@ func fixture(t testing.TB, e *env) func(path string) string {
 		}
 		path = strings.Replace(path, "/projects/{name}", "/projects/default", 1)
 		path = strings.Replace(path, "{name}", "API_KEY", 1)
+		path = strings.Replace(path, "{key...}", "etl/run/a.json", 1)
 		if strings.HasSuffix(path, "/claim") {
 			path += "?wait=0s"
 		}

@@ -41,6 +41,8 @@ func (s *Server) handlers() map[string]handlerFunc {
 		"POST /flow_runs/{id}/logs":            s.appendLogs,
 		"GET /flow_runs/{id}/logs":             s.readLogs,
 		"GET /flow_runs/{id}/secrets/{name}":   s.readRunSecret,
+		"PUT /flow_runs/{id}/results/{key...}": s.putResult,
+		"GET /flow_runs/{id}/results/{key...}": s.getResult,
 		"POST /flow_runs/{id}/tokens":          s.mintFlowRunToken,
 		"GET /task_runs":                       s.listTaskRuns,
 

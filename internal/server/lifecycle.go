@@ -43,12 +43,24 @@ func (c *caller) attempt() int {
 	return c.token.Attempt
 }
 
-// fence refuses a run token whose attempt is no longer run's current one.
+// fence refuses a run token whose attempt is no longer run's current one,
+// and one whose claimed run was re-queued (its runner declared lost, a
+// long retry handed back, a restart): the attempt changes only with the
+// next claim, and until then the run waits in Scheduled and no runner may
+// write to it. (A token minted for a run never claimed, attempt 0, works.)
 func (c *caller) fence(run store.FlowRun) error {
-	if c.token.Role != store.RoleRun || c.token.Attempt == run.Attempt {
+	if c.token.Role != store.RoleRun {
 		return nil
 	}
-	return superseded(run.ID, c.token.Attempt, run.Attempt)
+	if c.token.Attempt != run.Attempt {
+		return superseded(run.ID, c.token.Attempt, run.Attempt)
+	}
+	if k := run.State.Kind; run.Attempt > 0 && (k == state.Scheduled || k == state.Pending) {
+		return reeve.Errorf(reeve.CodeConflict,
+			"flow run %s was re-queued (%s): the runner of attempt %d was declared lost and must stop",
+			run.ID, run.State, run.Attempt)
+	}
+	return nil
 }
 
 func superseded(runID string, attempt, current int) error {
@@ -59,6 +71,9 @@ func superseded(runID string, attempt, current int) error {
 
 // runHeartbeat records a runner's heartbeat and tells it whether to cancel.
 func (s *Server) runHeartbeat(w http.ResponseWriter, r *http.Request, c *caller) (any, error) {
+	if err := c.fence(*c.run); err != nil {
+		return nil, err
+	}
 	run, err := s.store.HeartbeatFlowRun(r.Context(), r.PathValue("id"), c.token.Attempt)
 	if err != nil {
 		return nil, err

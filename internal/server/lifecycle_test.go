@@ -91,6 +91,12 @@ func TestSupersededRunnerIsFenced(t *testing.T) {
 	if lost.State.Kind != state.Scheduled || lost.Recoveries != 1 || !strings.Contains(lost.State.Message, "killed by signal 9") {
 		t.Fatalf("after /lost: %s (%d recoveries), want re-queued with the reason", lost.State, lost.Recoveries)
 	}
+	// Re-queued, not yet claimed: the lost runner still may not write.
+	e.fails(409, "POST", "/api/v1/flow_runs/"+id+"/heartbeat", c1.Token, nil, "was re-queued")
+	e.fails(409, "POST", "/api/v1/flow_runs/"+id+"/task_run_states", c1.Token, api.WriteTaskRunStates{Writes: []api.TaskRunWrite{
+		{Key: "load", Task: "load", State: state.State{Kind: state.Running}},
+	}}, "was re-queued")
+
 	var c2 api.Claim
 	e.ok(200, "POST", "/api/v1/agents/"+a.ID+"/claim?wait=0s", ag, nil, &c2)
 	if c2.FlowRun.ID != id || c2.FlowRun.Attempt != 2 {

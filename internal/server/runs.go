@@ -189,6 +189,11 @@ func (s *Server) writeTaskRunStates(w http.ResponseWriter, r *http.Request, c *c
 		}
 		writes[i] = store.TaskRunWrite{Key: wr.Key, Task: wr.Task, MapIndex: wr.MapIndex, Expect: wr.ExpectVersion, State: wr.State}
 	}
+	if c.run != nil {
+		if err := c.fence(*c.run); err != nil {
+			return nil, err
+		}
+	}
 	trs, err := s.store.WriteTaskRunStates(r.Context(), r.PathValue("id"), c.attempt(), writes)
 	if err != nil {
 		return nil, err

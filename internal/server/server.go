@@ -65,6 +65,10 @@ type Config struct {
 	// MaxRecoveries is how often the lost-run path re-queues a run before
 	// it fails it; 0 means 3, negative means never re-queue.
 	MaxRecoveries int
+	// MaxResultBytes is the largest result the server's own result store
+	// takes (a larger one is refused with a message that says to configure
+	// a blob store); 0 means api.DefaultMaxResultBytes (1 MB).
+	MaxResultBytes int
 	// Registry receives the server's metrics; nil means a registry of
 	// the server's own, served at /metrics.
 	Registry *prometheus.Registry
@@ -83,6 +87,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("server config: MaxClaimWait %v is negative", c.MaxClaimWait)
 	case c.HeartbeatInterval < 0:
 		return fmt.Errorf("server config: HeartbeatInterval %v is negative", c.HeartbeatInterval)
+	case c.MaxResultBytes < 0:
+		return fmt.Errorf("server config: MaxResultBytes %d is negative", c.MaxResultBytes)
 	}
 	return nil
 }
@@ -99,6 +105,7 @@ type Server struct {
 	maxWait        time.Duration
 	heartbeatEvery time.Duration
 	maxRecoveries  int
+	maxResult      int
 	hub            *hub
 	metrics        *metrics
 	handler        http.Handler
@@ -121,6 +128,7 @@ func New(cfg Config) (*Server, error) {
 		maxWait:        cfg.MaxClaimWait,
 		heartbeatEvery: cfg.HeartbeatInterval,
 		maxRecoveries:  cfg.MaxRecoveries,
+		maxResult:      cfg.MaxResultBytes,
 		hub:            newHub(),
 	}
 	if s.log == nil {
@@ -143,6 +151,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if s.heartbeatEvery == 0 {
 		s.heartbeatEvery = DefaultHeartbeatInterval
+	}
+	if s.maxResult == 0 {
+		s.maxResult = api.DefaultMaxResultBytes
 	}
 	switch {
 	case s.maxRecoveries == 0:

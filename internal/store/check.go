@@ -376,6 +376,13 @@ func PlanRecovery(id string, kind state.Kind, version, expect int64, recoveries 
 	return Recovery{Run: st, RunJSON: js, Requeue: requeue}, nil
 }
 
+// RecoveryConflict is the ErrConflict of a RecoverFlowRun expecting
+// version expect of flow run id, which moved on meanwhile.
+func RecoveryConflict(id string, expect int64) error {
+	return reeve.Errorf(reeve.CodeConflict,
+		"flow run %q is no longer at state version %d: it changed since it was read; reload it and retry", id, expect)
+}
+
 // LostTaskState is the state RecoverFlowRun moves a Running task run (in
 // state running) to at time now: Failed, "runner lost: " + reason, in the
 // same attempt, encoded as EncodeState does.

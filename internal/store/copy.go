@@ -200,6 +200,13 @@ var schema = []Table{
 		{Name: "created_at", Type: TypeTime},
 		{Name: "last_seen_at", Type: TypeTime},
 	}},
+	{Name: "results", Key: []string{"project_id", "key"}, Columns: []Column{
+		{Name: "project_id", Type: TypeText},
+		{Name: "key", Type: TypeText},
+		{Name: "value", Type: TypeBytes},
+		{Name: "created_at", Type: TypeTime},
+		{Name: "updated_at", Type: TypeTime},
+	}},
 }
 
 // Schema returns every table of the stores as Copy moves them, in foreign

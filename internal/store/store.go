@@ -206,6 +206,17 @@ type Store interface {
 
 	// Close releases the store's connections.
 	Close() error
+
+	// PutResult creates or replaces the result under key in a project's
+	// result store (the server's own, for small results) and returns when
+	// it was written. An unknown project is ErrNotFound; a key that
+	// CheckResultKey refuses is ErrInvalid. A nil value is stored empty.
+	PutResult(ctx context.Context, projectID, key string, value []byte) (updatedAt time.Time, err error)
+	// GetResult returns the result under key in a project's result store
+	// and when it was last written, or ErrNotFound (also for an unknown
+	// project); a key that CheckResultKey refuses is ErrInvalid. The value
+	// is never nil.
+	GetResult(ctx context.Context, projectID, key string) (value []byte, updatedAt time.Time, err error)
 }
 
 // Project groups flows, runs and secrets.

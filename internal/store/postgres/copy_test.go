@@ -368,6 +368,25 @@ type world struct {
 	hashes   []string      // of every token
 }
 
+// fillResults are the results fill puts (the last of a key wins).
+var fillResults = []struct {
+	project int
+	key     string
+	value   []byte
+}{
+	{0, "etl/run-1/extract.json", []byte(`{"rows": 3}`)},
+	{0, "etl/run-1/extract.json", []byte{0, 1, 2, 0x7f, 0x80, 0xfe, 0xff, 0}},
+	{0, "cache/transform/0a1b2c.json", bytes.Repeat([]byte{0xcd}, 256<<10)},
+	{1, "etl/run-1/extract.json", []byte("beta")},
+	{1, "empty.json", nil},
+}
+
+// storedResult is a result as GetResult returns it.
+type storedResult struct {
+	Value     []byte
+	UpdatedAt time.Time
+}
+
 // fill fills s through its public methods with a bit of everything.
 func fill(t *testing.T, s store.Store) world {
 	t.Helper()
@@ -537,6 +556,12 @@ func fill(t *testing.T, s store.Store) world {
 	_, err = s.PutSecret(ctx, w.projects[1].ID, "EMPTY", nil)
 	must(err)
 
+	// Results: opaque bytes by key, one replaced, in two projects.
+	for _, r := range fillResults {
+		_, err = s.PutResult(ctx, w.projects[r.project].ID, r.key, r.value)
+		must(err)
+	}
+
 	// Tokens: an admin token, a revoked developer token, an expiring
 	// agent token, and a run token.
 	for _, tok := range []store.Token{
@@ -570,6 +595,7 @@ type view struct {
 	TaskLogs     map[string][]store.LogLine // by task run
 	Secrets      map[string][]store.Secret  // by project
 	SecretValues map[string][]byte          // by project/name
+	Results      map[string]storedResult    // by project/key
 	Tokens       []store.Token
 	TokensByHash map[string]store.Token
 	Schedules    []store.Schedule
@@ -588,6 +614,7 @@ func snapshot(t *testing.T, s store.Store, w world) view {
 	}
 	v := view{TaskRuns: map[string][]store.TaskRun{}, Histories: map[string][]state.State{}, Logs: map[string][]store.LogLine{},
 		TaskLogs: map[string][]store.LogLine{}, Secrets: map[string][]store.Secret{}, SecretValues: map[string][]byte{},
+		Results:      map[string]storedResult{},
 		TokensByHash: map[string]store.Token{}}
 	var err error
 	v.Projects, err = s.ListProjects(ctx)
@@ -604,6 +631,12 @@ func snapshot(t *testing.T, s store.Store, w world) view {
 			must(err)
 			v.SecretValues[p.ID+"/"+sec.Name] = got.Value
 		}
+	}
+	for _, r := range fillResults {
+		p := w.projects[r.project].ID
+		value, at, err := s.GetResult(ctx, p, r.key)
+		must(err)
+		v.Results[p+"/"+r.key] = storedResult{value, at}
 	}
 	for _, f := range v.Flows {
 		versions, err := s.ListFlowVersions(ctx, f.ID)
@@ -681,6 +714,7 @@ func (v view) counts() map[string]int64 {
 		"schedules":     int64(len(v.Schedules)),
 		"agents":        int64(len(v.Agents)),
 		"secrets":       int64(len(v.SecretValues)),
+		"results":       int64(len(v.Results)),
 	}
 	for _, trs := range v.TaskRuns {
 		c["task_runs"] += int64(len(trs))

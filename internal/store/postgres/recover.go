@@ -64,21 +64,26 @@ func (s *Store) RecoverFlowRun(ctx context.Context, id string, expect int64, rea
 			return err
 		}
 		// A re-queue ($5) makes the run due now, for any agent. One
-		// statement moves the run and records the state.
+		// statement moves the run, if still at version expect ($7), and
+		// records the state.
 		out, err = scanFlowRun(tx.QueryRow(ctx,
 			`WITH run AS (
 				UPDATE flow_runs SET state = $1, state_json = $2, version = version + 1, updated_at = $3,
 					agent_id = CASE WHEN $5 THEN '' ELSE agent_id END,
 					scheduled_at = CASE WHEN $5 THEN $3 ELSE scheduled_at END,
 					recoveries = recoveries + CASE WHEN $5 THEN 1 ELSE 0 END
-				WHERE id = $4
+				WHERE id = $4 AND version = $7
 				RETURNING `+flowRunCols+`
 			), history AS (
 				INSERT INTO states (flow_run_id, task_run_id, seq, state, state_json, time)
 				SELECT id, NULL, version, $1, $2, $6 FROM run
 			)
 			SELECT * FROM run`,
-			rec.Run.Kind.String(), rec.RunJSON, now, id, rec.Requeue, rec.Run.Time))
+			rec.Run.Kind.String(), rec.RunJSON, now, id, rec.Requeue, rec.Run.Time, expect))
+		if errors.Is(err, pgx.ErrNoRows) {
+			// Not while the row is locked; the version test only makes sure.
+			return store.RecoveryConflict(id, expect)
+		}
 		return dbErr(err)
 	})
 	if err != nil {

@@ -103,7 +103,7 @@ func TestCopyToSQLite(t *testing.T) {
 		t.Fatalf("Copy: %v", err)
 	}
 	want := map[string]int64{"projects": 1, "flows": 1, "flow_versions": 2, "flow_runs": 2, "task_runs": 1,
-		"states": 6, "logs": 1500, "secrets": 1, "tokens": 2, "schedules": 1, "agents": 1}
+		"states": 6, "logs": 1500, "secrets": 1, "tokens": 2, "schedules": 1, "agents": 1, "results": 1}
 	if len(counts) != len(store.Schema()) {
 		t.Errorf("Copy returned %d counts, want one per table (%d)", len(counts), len(store.Schema()))
 	}
@@ -237,6 +237,8 @@ func fillSmall(t *testing.T, s *Store) (store.FlowRun, store.TaskRun) {
 	}
 	must(s.AppendLogs(ctx, lines))
 	_, err = s.PutSecret(ctx, p.ID, "DB_PASSWORD", []byte{0, 1, 2, 0xff})
+	must(err)
+	_, err = s.PutResult(ctx, p.ID, "etl/"+run.ID+"/extract.json", []byte{'{', '}', 0, 0xff})
 	must(err)
 	tok, err := s.CreateToken(ctx, store.Token{Name: "ci", Role: store.RoleDeveloper, Hash: "aa",
 		ExpiresAt: time.Now().Add(time.Hour)})

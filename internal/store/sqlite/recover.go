@@ -68,14 +68,19 @@ func (s *Store) RecoverFlowRun(ctx context.Context, id string, expect int64, rea
 		if rec.Requeue {
 			requeue = 1
 		}
-		// A re-queue (?5 = 1) makes the run due now, for any agent.
+		// A re-queue (?5 = 1) makes the run due now, for any agent, if the
+		// run is still at version expect (?6).
 		out, err = scanFlowRun(tx.QueryRowContext(ctx,
 			`UPDATE flow_runs SET state = ?1, state_json = ?2, version = version + 1, updated_at = ?3,
 				agent_id = CASE WHEN ?5 THEN '' ELSE agent_id END,
 				scheduled_at = CASE WHEN ?5 THEN ?3 ELSE scheduled_at END,
 				recoveries = recoveries + ?5
-			 WHERE id = ?4 RETURNING `+flowRunCols,
-			rec.Run.Kind.String(), rec.RunJSON, micros(now), id, requeue))
+			 WHERE id = ?4 AND version = ?6 RETURNING `+flowRunCols,
+			rec.Run.Kind.String(), rec.RunJSON, micros(now), id, requeue, expect))
+		if errors.Is(err, sql.ErrNoRows) {
+			// Not in the write transaction; the version test only makes sure.
+			return store.RecoveryConflict(id, expect)
+		}
 		if err != nil {
 			return dbErr(err)
 		}

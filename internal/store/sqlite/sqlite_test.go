@@ -105,7 +105,7 @@ func TestMigrateFromEmptyDatabase(t *testing.T) {
 		}
 	}
 	for _, table := range []string{"projects", "flows", "flow_versions", "flow_runs", "task_runs", "states", "logs",
-		"secrets", "tokens", "schedules", "agents"} {
+		"secrets", "tokens", "schedules", "agents", "results"} {
 		var n int
 		if err := db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?`, table).Scan(&n); err != nil || n != 1 {
 			t.Errorf("table %s: %d tables (%v), want 1", table, n, err)

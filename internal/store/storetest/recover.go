@@ -500,16 +500,19 @@ func testRecoveries(t *testing.T, open func(t *testing.T) store.Store) {
 		t.Parallel()
 		s := open(t)
 		l := newLostRun(t, s, state.Running)
-		const n = 8
+		const n = 16
 		var (
-			wg   sync.WaitGroup
-			errs = make([]error, n)
+			wg    sync.WaitGroup
+			start = make(chan struct{})
+			errs  = make([]error, n)
 		)
 		for i := range n {
 			wg.Go(func() {
+				<-start
 				_, errs[i] = s.RecoverFlowRun(t.Context(), l.run.ID, l.run.Version, reason, 3)
 			})
 		}
+		close(start)
 		wg.Wait()
 		won := 0
 		for i, err := range errs {

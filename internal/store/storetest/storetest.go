@@ -49,4 +49,5 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("RunHeartbeat", func(t *testing.T) { t.Parallel(); testRunHeartbeats(t, open) })
 	t.Run("Recover", func(t *testing.T) { t.Parallel(); testRecoveries(t, open) })
 	t.Run("ListByAgent", func(t *testing.T) { testListByAgent(t, open) })
+	t.Run("Result", func(t *testing.T) { t.Parallel(); testResults(t, open) })
 }

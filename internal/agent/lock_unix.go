@@ -1,0 +1,30 @@
+//go:build unix
+
+package agent
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
+)
+
+// lockDir takes an exclusive lock on the data directory, so that two
+// agents never share one (each would adopt, or report lost, the other's
+// programs). The lock ends with the returned function, or the process.
+func lockDir(dir string) (func(), error) {
+	path := filepath.Join(dir, "agent.lock")
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("lock the data directory: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("another agent uses the data directory %s: give each agent a directory of its own (--data-dir)", dir)
+		}
+		return nil, fmt.Errorf("lock the data directory: %w", err)
+	}
+	return func() { f.Close() }, nil
+}
