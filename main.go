@@ -38,6 +38,8 @@ const (
 //	list
 //	save [FLOW...] --out DIR
 //	healthcheck [--spec DIR]
+//	register --server URL --project P [--token T] [--labels a,b] [--flow NAME]
+//	execute (started by an agent, with REEVE_API_URL, REEVE_API_TOKEN and REEVE_FLOW_RUN_ID)
 //
 // Call it from main with every flow the program offers. It exits the
 // process: 0 only when the command succeeded.
@@ -112,18 +114,19 @@ func runMain(ctx context.Context, flows []*Flow, args []string, stdout, stderr i
 func (p *program) command() *cobra.Command {
 	root := &cobra.Command{
 		Use:           filepath.Base(os.Args[0]),
-		Short:         "Run, list, save and check the flows of this program",
+		Short:         "Run, list, save, check and register the flows of this program",
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Args:          usageArgs(cobra.NoArgs),
 		RunE: func(c *cobra.Command, _ []string) error {
-			return usageError{fmt.Errorf("name a command: run, list, save or healthcheck (see %s --help)", c.CommandPath())}
+			return usageError{fmt.Errorf("name a command: run, list, save, healthcheck, register or execute (see %s --help)", c.CommandPath())}
 		},
 	}
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageError{fmt.Errorf("%w (see %s --help)", err, c.CommandPath())}
 	})
-	root.AddCommand(p.runCommand(), p.listCommand(), p.saveCommand(), p.healthcheckCommand())
+	root.AddCommand(p.runCommand(), p.listCommand(), p.saveCommand(), p.healthcheckCommand(),
+		p.registerCommand(), p.executeCommand())
 	return root
 }
 
