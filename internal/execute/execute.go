@@ -152,6 +152,19 @@ func (x *execution) execute(ctx context.Context) (Outcome, error) {
 		return Outcome{}, fmt.Errorf("read flow run %s: %w", x.id, err)
 	}
 	x.run = detail.FlowRun
+	switch k := x.run.State.Kind; {
+	case k == state.Cancelling:
+		o, err := x.setFinal(ctx, state.State{Kind: state.Cancelled, Message: "cancelled before its runner started", Time: time.Now()})
+		if err == nil {
+			fmt.Fprintf(x.cfg.Stderr, "flow run %s was cancelled before it started: nothing ran\n", x.id)
+		}
+		return o, err
+	case k.Finished():
+		return Outcome{}, fmt.Errorf("flow run %s already finished (%s): nothing to run", x.id, k)
+	case k == state.Running:
+		return Outcome{}, fmt.Errorf("flow run %s is already Running under another runner (attempt %d): %w; this runner exits without running anything", x.id, x.run.Attempt, ErrLostRace)
+	}
+
 	readVersion := x.cfg.FlowVersion
 	if readVersion == nil {
 		readVersion = x.c.FlowVersion
@@ -175,19 +188,6 @@ func (x *execution) execute(ctx context.Context) (Outcome, error) {
 		return x.fail(ctx, fmt.Sprintf("flow version %s has a spec without a flow name (%v): register the flow again", v.ID, err), nil)
 	}
 
-	switch k := x.run.State.Kind; {
-	case k == state.Cancelling:
-		o, err := x.setFinal(ctx, state.State{Kind: state.Cancelled, Message: "cancelled before its runner started", Time: time.Now()})
-		if err == nil {
-			fmt.Fprintf(x.cfg.Stderr, "flow run %s was cancelled before it started: nothing ran\n", x.id)
-		}
-		return o, err
-	case k.Finished():
-		return Outcome{}, fmt.Errorf("flow run %s already finished (%s): nothing to run", x.id, k)
-	case k == state.Running:
-		return Outcome{}, fmt.Errorf("flow run %s is already Running under another runner (attempt %d): %w; this runner exits without running anything", x.id, x.run.Attempt, ErrLostRace)
-	}
-
 	f, ok := x.cfg.Flows[head.Name]
 	switch {
 	case !ok:
@@ -200,7 +200,7 @@ func (x *execution) execute(ctx context.Context) (Outcome, error) {
 	case f.Err != nil:
 		return x.fail(ctx, fmt.Sprintf("flow %q of this program is invalid: %v", head.Name, f.Err), nil)
 	case f.SpecHash != v.SpecHash:
-		return x.fail(ctx, fmt.Sprintf("flow %q: this program was built for spec %s, but version %d of the flow was registered with spec %s: rebuild the program from the code that was registered, or register this program's flow again (`PROGRAM register`, or reeve deploy)",
+		return x.fail(ctx, fmt.Sprintf("flow %q: this program was built for spec %s, but version %d of the flow was registered with spec %s: rebuild the program from the code that was registered, or register this program's flows again (its register command, or reeve deploy)",
 			head.Name, f.SpecHash, v.Version, v.SpecHash), ErrSpecMismatch)
 	}
 
