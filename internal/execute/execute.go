@@ -43,6 +43,7 @@ import (
 	"github.com/reevehq/reeve/client"
 	"github.com/reevehq/reeve/internal/engine"
 	"github.com/reevehq/reeve/internal/errs"
+	"github.com/reevehq/reeve/internal/result/apiblob"
 	"github.com/reevehq/reeve/internal/state"
 )
 
@@ -306,7 +307,16 @@ func (x *execution) runFlow(ctx context.Context, f Flow, v *api.FlowVersion, tas
 	x.rep.RunnerLog(slog.LevelInfo, "runner started", slog.String("flow", f.Graph.Flow), slog.Int("version", v.Version),
 		slog.Int("attempt", x.run.Attempt), slog.Int("prior_task_runs", len(taskRuns)), slog.Int("workers", workers))
 
+	// A flow that names no result store keeps its results in the server's
+	// own store, so resumed runs (retries, lost runners, restarts) reuse
+	// them with no extra infrastructure.
+	resultStore := ""
+	if f.Graph.ResultStore == "" {
+		apiblob.Register(x.c, x.id)
+		resultStore = apiblob.URL
+	}
 	out, err := engine.Execute(engCtx, f.Graph, engine.Config{
+		ResultStore:   resultStore,
 		FlowRunID:     x.id,
 		Params:        params,
 		Workers:       workers,

@@ -62,7 +62,7 @@ var (
 	Mark = reeve.NewTask1("e2e.mark", func(ctx context.Context, n int) (int, error) {
 		info, _ := reeve.Info(ctx)
 		reeve.Logger(ctx).Info("mark", "task", info.Task, "n", n)
-		return n + 1, record(info.Task)
+		return n + 1, record(info.Task + " " + info.FlowRunID)
 	})
 	// Gate records that it started (with its process ID), then waits for
 	// $E2E_DIR/release or its context's end.
