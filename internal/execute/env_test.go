@@ -235,11 +235,12 @@ type graph struct {
 	after map[string][]string
 	from  map[string]string // the task whose result is the input
 	opts  map[string]engine.Options
+	store string // the flow's result store URL
 }
 
 func newGraph(name string) *graph {
 	return &graph{name: name, fns: map[string]func(context.Context, int) (int, error){}, after: map[string][]string{},
-		from: map[string]string{}, opts: map[string]engine.Options{}}
+		from: map[string]string{}, opts: map[string]engine.Options{}, store: "mem://execute-test"}
 }
 
 func (g *graph) task(id string, fn func(ctx context.Context) (int, error), after ...string) {
@@ -277,9 +278,9 @@ func (g *graph) spec() json.RawMessage {
 	s := struct {
 		SpecVersion int    `json:"spec_version"`
 		Name        string `json:"name"`
-		ResultStore string `json:"result_store"`
+		ResultStore string `json:"result_store,omitempty"`
 		Tasks       []task `json:"tasks"`
-	}{1, g.name, "mem://execute-test", nil}
+	}{1, g.name, g.store, nil}
 	for _, id := range g.ids {
 		tk := task{ID: id, Task: "test." + id, After: g.after[id]}
 		if from := g.from[id]; from != "" {
@@ -296,7 +297,7 @@ func (g *graph) spec() json.RawMessage {
 
 // engine builds the engine graph.
 func (g *graph) engine() *engine.Graph {
-	eg := &engine.Graph{Flow: g.name, ResultStore: "mem://execute-test"}
+	eg := &engine.Graph{Flow: g.name, ResultStore: g.store}
 	index := map[string]int{}
 	for i, id := range g.ids {
 		index[id] = i

@@ -20,6 +20,7 @@ import (
 	"github.com/reevehq/reeve/client"
 	"github.com/reevehq/reeve/internal/errs"
 	"github.com/reevehq/reeve/internal/execute"
+	"github.com/reevehq/reeve/internal/result/apiblob"
 	"github.com/reevehq/reeve/internal/state"
 	"github.com/reevehq/reeve/internal/testenv"
 )
@@ -814,5 +815,48 @@ func TestParkedRetry(t *testing.T) {
 	}
 	if got := e.taskRuns(t, run.ID)["flaky"].State; got.Kind != state.Retrying || got.StartAt.IsZero() {
 		t.Errorf("task run flaky is %v, want Retrying with its StartAt", got)
+	}
+}
+
+// TestServerResultStore: a flow that names no result store keeps its
+// results in the server's own store, and a resumed run reuses them.
+func TestServerResultStore(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 0)
+	var extracts, loads atomic.Int64
+	g := newGraph("server-store")
+	g.store = ""
+	g.task("extract", func(ctx context.Context) (int, error) { extracts.Add(1); return 41, nil })
+	g.taskFrom("load", "extract", func(ctx context.Context, in int) (int, error) {
+		if loads.Add(1) == 1 {
+			return 0, errors.New("the warehouse is down")
+		}
+		if in != 41 {
+			return 0, fmt.Errorf("got %d from extract, want 41", in)
+		}
+		return in + 1, nil
+	})
+	reg := e.register(g.spec())
+	run, token := e.claim(reg.Flow.ID, "")
+	r := e.execute(t.Context(), g, reg, run.ID, token, nil)
+	r.wait(t)
+	if r.err != nil || r.out.State.Kind != state.Failed {
+		t.Fatalf("first Run = %+v, %v; want Failed\n%s", r.out, r.err, r.stderr.String())
+	}
+	extract := e.taskRuns(t, run.ID)["extract"]
+	if res := extract.State.Result; res == nil || res.Store != apiblob.URL || res.Key == "" {
+		t.Fatalf("extract's state %+v has no result in the server's store", extract.State)
+	}
+	if _, err := e.admin.RestartFlowRun(t.Context(), run.ID); err != nil {
+		t.Fatalf("RestartFlowRun: %v", err)
+	}
+	_, token = e.claimRun(run.ID)
+	r = e.execute(t.Context(), g, reg, run.ID, token, nil)
+	r.wait(t)
+	if r.err != nil || r.out.State.Kind != state.Success {
+		t.Fatalf("resumed Run = %+v, %v; want Success\n%s", r.out, r.err, r.stderr.String())
+	}
+	if extracts.Load() != 1 || loads.Load() != 2 {
+		t.Errorf("extract ran %d times and load %d times; want 1 and 2", extracts.Load(), loads.Load())
 	}
 }
