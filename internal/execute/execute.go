@@ -523,34 +523,50 @@ func retryStart(ctx context.Context, fn func(context.Context) error) error {
 	}
 }
 
-// serverSecrets reads the run's secrets from the server, once each.
+// serverSecrets reads the run's secrets from the server, once each: tasks
+// that ask for a secret at the same time share one request. A failed read
+// is not kept, so a later call tries again.
 type serverSecrets struct {
 	c  *client.Client
 	id string
 
 	mu    sync.Mutex
-	cache map[string]string
+	cache map[string]*secretEntry
+}
+
+type secretEntry struct {
+	done  chan struct{}
+	value string
+	err   error
 }
 
 func (s *serverSecrets) Secret(ctx context.Context, name string) (string, error) {
 	s.mu.Lock()
-	v, ok := s.cache[name]
-	s.mu.Unlock()
-	if ok {
-		return v, nil
-	}
-	err := retryStart(ctx, func(ctx context.Context) (err error) {
-		v, err = s.c.RunSecret(ctx, s.id, name)
-		return err
-	})
-	if err != nil {
-		return "", err
-	}
-	s.mu.Lock()
 	if s.cache == nil {
-		s.cache = map[string]string{}
+		s.cache = map[string]*secretEntry{}
 	}
-	s.cache[name] = v
+	e, ok := s.cache[name]
+	if !ok {
+		e = &secretEntry{done: make(chan struct{})}
+		s.cache[name] = e
+	}
 	s.mu.Unlock()
-	return v, nil
+	if !ok {
+		e.err = retryStart(ctx, func(ctx context.Context) (err error) {
+			e.value, err = s.c.RunSecret(ctx, s.id, name)
+			return err
+		})
+		if e.err != nil {
+			s.mu.Lock()
+			delete(s.cache, name)
+			s.mu.Unlock()
+		}
+		close(e.done)
+	}
+	select {
+	case <-e.done:
+		return e.value, e.err
+	case <-ctx.Done():
+		return "", context.Cause(ctx)
+	}
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/reevehq/reeve/api"
 	"github.com/reevehq/reeve/client"
+	"github.com/reevehq/reeve/internal/engine"
 	"github.com/reevehq/reeve/internal/errs"
 	"github.com/reevehq/reeve/internal/execute"
 	"github.com/reevehq/reeve/internal/result/apiblob"
@@ -858,5 +859,48 @@ func TestServerResultStore(t *testing.T) {
 	}
 	if extracts.Load() != 1 || loads.Load() != 2 {
 		t.Errorf("extract ran %d times and load %d times; want 1 and 2", extracts.Load(), loads.Load())
+	}
+}
+
+// TestSecrets: tasks read the secrets their flow declares from the server,
+// once each per runner, and the values never reach the run's log.
+func TestSecrets(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 0)
+	if _, err := e.admin.SetSecret(t.Context(), "default", "API_KEY", "s3cret-value"); err != nil {
+		t.Fatalf("SetSecret: %v", err)
+	}
+	g := newGraph("secrets")
+	g.secrets = []string{"API_KEY"}
+	for i := range 3 {
+		g.task(fmt.Sprintf("use%d", i), func(ctx context.Context) (int, error) {
+			v, err := engine.Secret(ctx, "API_KEY")
+			if err != nil {
+				return 0, err
+			}
+			if v != "s3cret-value" {
+				return 0, fmt.Errorf("API_KEY = %q", v)
+			}
+			engineLogger(ctx).Info("calling with " + v)
+			return len(v), nil
+		})
+	}
+	reg := e.register(g.spec())
+	run, token := e.claim(reg.Flow.ID, "")
+	c := newCounter()
+	r := e.execute(t.Context(), g, reg, run.ID, token, func(cfg *execute.Config) {
+		cfg.Reporter = execute.ReporterConfig{}
+	}, client.WithHTTPClient(&http.Client{Transport: c}))
+	r.wait(t)
+	if r.err != nil || r.out.State.Kind != state.Success {
+		t.Fatalf("Run = %+v, %v\n%s", r.out, r.err, r.stderr.String())
+	}
+	if n := c.count("GET API_KEY"); n != 1 {
+		t.Errorf("the secret was read %d times, want once (cached)", n)
+	}
+	for _, l := range e.logs(t, run.ID) {
+		if strings.Contains(l.Message, "s3cret-value") || strings.Contains(string(l.Attrs), "s3cret-value") {
+			t.Errorf("a log line shows the secret: %+v", l)
+		}
 	}
 }
