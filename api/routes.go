@@ -8,7 +8,8 @@ type Route struct {
 	Path    string // under Prefix, with {name} path parameters; a last {name...} takes the rest of the path
 	Summary string
 	// Roles may call the route. A run token may call a route marked
-	// RunScoped only for its own flow run (the {id} path parameter).
+	// RunScoped only for its own flow run (the {id} path parameter; under
+	// /flow_versions, its run's flow version).
 	Roles     []string
 	RunScoped bool
 	Query     []QueryParam
@@ -45,7 +46,7 @@ var Routes = []Route{
 	{Method: "POST", Path: "/flows", Summary: "Register a flow spec as a flow's next version (an identical spec is a no-op)", Roles: writers, Request: RegisterFlow{}, Response: Registered{}, Large: true},
 	{Method: "GET", Path: "/flows", Summary: "List a project's flows", Roles: all, Query: []QueryParam{{"project", "project name (default \"default\")"}, {"name", "only the flow of this name"}}, Response: Flows{}},
 	{Method: "GET", Path: "/flows/{id}", Summary: "Show a flow with its versions and schedules", Roles: all, Response: FlowDetail{}},
-	{Method: "GET", Path: "/flow_versions/{id}", Summary: "Show a flow version", Roles: all, Response: FlowVersion{}},
+	{Method: "GET", Path: "/flow_versions/{id}", Summary: "Show a flow version (a run token: the version of its own run)", Roles: all, RunScoped: true, Response: FlowVersion{}},
 
 	{Method: "POST", Path: "/flow_runs", Summary: "Create a flow run", Roles: writers, Request: CreateFlowRun{}, Response: CreatedFlowRun{}, Status: 201},
 	{Method: "GET", Path: "/flow_runs", Summary: "List flow runs, newest first", Roles: all, Query: append([]QueryParam{

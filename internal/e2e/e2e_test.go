@@ -9,6 +9,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/reevehq/reeve/api"
 	"github.com/reevehq/reeve/internal/result/apiblob"
@@ -40,7 +41,7 @@ func TestRegisterRunAndSeeEverything(t *testing.T) {
 				if !tr.State.Kind.Successful() {
 					t.Errorf("task run %s ended %s", tr.Key, tr.State)
 				}
-				if tr.Key == "sum" {
+				if tr.Key == "e2e.sum" {
 					sum = &d.TaskRuns[i]
 				}
 			}
@@ -60,7 +61,7 @@ func TestRegisterRunAndSeeEverything(t *testing.T) {
 				t.Error("the run has no log lines")
 			}
 			show := e.reeve("run", "show", run.ID)
-			for _, want := range []string{"State:      Success", "Attempt:    1", "sum", "inc[9]"} {
+			for _, want := range []string{"State:      Success", "Attempt:    1", "e2e.sum", "e2e.inc[9]"} {
 				if !strings.Contains(show, want) {
 					t.Errorf("reeve run show lacks %q:\n%s", want, show)
 				}
@@ -79,6 +80,17 @@ func TestKilledRunnerIsRecoveredAndReusesResults(t *testing.T) {
 	e.startAgent("a1", nil, 2)
 	run := e.create("resume", "")
 	pid := e.waitFile("started-1", nil)
+	// Kill it once the server knows the first task finished (states reach
+	// the server in batches within 100 ms; a state still in the runner's
+	// buffer dies with it, and its task runs again).
+	e.wait(run.ID, "the first task's Success", func(d *api.FlowRunDetail) bool {
+		for _, tr := range d.TaskRuns {
+			if tr.Key == "before" && tr.State.Kind == state.Success {
+				return true
+			}
+		}
+		return false
+	})
 	p, _ := strconv.Atoi(pid)
 	if err := syscall.Kill(p, syscall.SIGKILL); err != nil {
 		t.Fatalf("kill the runner %d: %v", p, err)
@@ -157,7 +169,7 @@ func TestLongRetryIsRequeuedAndResumed(t *testing.T) {
 	}
 	requeued := false
 	for _, s := range d.History {
-		requeued = requeued || (s.Kind == state.Scheduled && strings.Contains(s.Message, `task "flaky" retries at`))
+		requeued = requeued || (s.Kind == state.Scheduled && strings.Contains(s.Message, `task "e2e.flaky" retries at`))
 	}
 	if !requeued {
 		t.Errorf("the history has no re-queue for the retry:\n%s", history(d))
@@ -167,7 +179,7 @@ func TestLongRetryIsRequeuedAndResumed(t *testing.T) {
 	}
 	var pids []string
 	for _, l := range e.calls() {
-		if strings.HasPrefix(l, "flaky_attempt") {
+		if strings.HasPrefix(l, "e2e.flaky_attempt") {
 			pids = append(pids, l[strings.LastIndex(l, "_")+1:])
 		}
 	}
@@ -214,9 +226,13 @@ func TestLabelsRouteRunsExactlyOnce(t *testing.T) {
 	for _, l := range []string{"a", "b", "c"} {
 		e.startAgent("agent-"+l, []string{l}, 8)
 	}
-	as, err := e.cl.Agents(e.ctx)
-	if err != nil {
-		t.Fatal(err)
+	var as []api.Agent
+	for len(as) < 3 { // the agents register as they start
+		var err error
+		if as, err = e.cl.Agents(e.ctx); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 	for _, a := range as {
 		agents[a.ID] = strings.TrimPrefix(a.Name, "agent-")

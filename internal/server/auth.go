@@ -77,13 +77,18 @@ func (s *Server) authenticate(r *http.Request, rt api.Route) (*caller, error) {
 		}
 		return c, nil
 	}
-	// A run token: only run-scoped routes of its own run, while it runs.
-	if !rt.RunScoped || r.PathValue("id") != t.FlowRunID {
+	// A run token: only run-scoped routes of its own run (and its run's
+	// flow version), while it runs.
+	version := strings.HasPrefix(rt.Path, "/flow_versions/")
+	if !rt.RunScoped || (!version && r.PathValue("id") != t.FlowRunID) {
 		return nil, forbidden(t.Role, rt)
 	}
 	run, err := s.store.GetFlowRun(r.Context(), t.FlowRunID)
 	if err != nil {
 		return nil, fmt.Errorf("authenticate run token: %w", err)
+	}
+	if version && r.PathValue("id") != run.FlowVersionID {
+		return nil, forbidden(t.Role, rt)
 	}
 	if run.State.Kind.Finished() {
 		late := rt.Method == http.MethodPost && strings.HasSuffix(rt.Path, "/logs") && now.Sub(run.UpdatedAt) < runTokenGrace

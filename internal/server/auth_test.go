@@ -24,7 +24,7 @@ func TestEveryRouteAgainstEveryRole(t *testing.T) {
 		"POST /flows":                          "AD",
 		"GET /flows":                           "ADG",
 		"GET /flows/{id}":                      "ADG",
-		"GET /flow_versions/{id}":              "ADG",
+		"GET /flow_versions/{id}":              "ADGRX", // X: the other run is of the same version
 		"POST /flow_runs":                      "AD",
 		"GET /flow_runs":                       "ADG",
 		"GET /flow_runs/{id}":                  "ADGR",

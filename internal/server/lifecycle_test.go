@@ -171,3 +171,18 @@ func TestRegisterWarnsWhenNoAgentMatches(t *testing.T) {
 		t.Errorf("with a gpu agent: warnings %q, want none", reg.Warnings)
 	}
 }
+
+// TestRunTokenReadsOnlyItsRunsFlowVersion: the runner reads the spec it
+// runs; a run token may not read other flows' versions.
+func TestRunTokenReadsOnlyItsRunsFlowVersion(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	_, _, c := e.claimOne("mine")
+	other := e.register(e.admin, api.RegisterFlow{Spec: specJSON("theirs", "")})
+	var v api.FlowVersion
+	e.ok(200, "GET", "/api/v1/flow_versions/"+c.FlowVersion.ID, c.Token, nil, &v)
+	if v.ID != c.FlowVersion.ID || len(v.Spec) == 0 {
+		t.Errorf("the run's flow version = %+v", v)
+	}
+	e.fails(403, "GET", "/api/v1/flow_versions/"+other.Version.ID, c.Token, nil, "run token")
+}
