@@ -83,9 +83,6 @@ type Config struct {
 	// Reporter tunes the API reporter (batching); Client, FlowRunID,
 	// TaskRuns and the callbacks are set by Run.
 	Reporter ReporterConfig
-	// FlowVersion reads the run's flow version; nil means
-	// Client.FlowVersion, with the run token.
-	FlowVersion func(ctx context.Context, id string) (*api.FlowVersion, error)
 }
 
 // Outcome is how a Run ended.
@@ -166,13 +163,9 @@ func (x *execution) execute(ctx context.Context) (Outcome, error) {
 		return Outcome{}, fmt.Errorf("flow run %s is already Running under another runner (attempt %d): %w; this runner exits without running anything", x.id, x.run.Attempt, ErrLostRace)
 	}
 
-	readVersion := x.cfg.FlowVersion
-	if readVersion == nil {
-		readVersion = x.c.FlowVersion
-	}
 	var v *api.FlowVersion
 	err = retryStart(ctx, func(ctx context.Context) (err error) {
-		v, err = readVersion(ctx, x.run.FlowVersionID)
+		v, err = x.c.FlowVersion(ctx, x.run.FlowVersionID)
 		return err
 	})
 	if errs.CodeOf(err) == errs.CodeForbidden {

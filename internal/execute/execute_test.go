@@ -19,7 +19,6 @@ import (
 	"github.com/reevehq/reeve/api"
 	"github.com/reevehq/reeve/client"
 	"github.com/reevehq/reeve/internal/engine"
-	"github.com/reevehq/reeve/internal/errs"
 	"github.com/reevehq/reeve/internal/execute"
 	"github.com/reevehq/reeve/internal/result/apiblob"
 	"github.com/reevehq/reeve/internal/state"
@@ -61,11 +60,6 @@ func (e *env) execute(ctx context.Context, g *graph, reg *api.Registered, runID,
 		FlowRunID: runID,
 		Flows:     map[string]execute.Flow{g.name: {Graph: g.engine(), SpecHash: reg.Version.SpecHash}},
 		Stderr:    &r.stderr,
-	}
-	if !e.runReadsVersion(token, reg.Version.ID) {
-		// Until the server lets a run token read its run's flow version,
-		// the in-process tests read it with the admin token.
-		cfg.FlowVersion = e.admin.FlowVersion
 	}
 	if tweak != nil {
 		tweak(&cfg)
@@ -532,21 +526,6 @@ func specOf(t *testing.T, bin, flow string) json.RawMessage {
 	return data
 }
 
-// versionReadable skips a test of the real flow program while the server
-// does not let a run token read its run's flow version.
-func (e *env) versionReadable(t *testing.T, token, versionID string) {
-	t.Helper()
-	if !e.runReadsVersion(token, versionID) {
-		t.Skip("waits for the server: a run token may not GET /flow_versions/{id} of its own run's version, which the runner needs")
-	}
-}
-
-// runReadsVersion reports whether a run token may read the version.
-func (e *env) runReadsVersion(token, versionID string) bool {
-	_, err := e.client(token).FlowVersion(e.t.Context(), versionID)
-	return !errors.Is(err, errs.ErrForbidden)
-}
-
 func runEnv(e *env, runID, token string, extra ...string) []string {
 	return append([]string{
 		"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"),
@@ -562,7 +541,6 @@ func TestExecuteProgram(t *testing.T) {
 	bin := program(t)
 	reg := e.register(specOf(t, bin, "hello"))
 	run, token := e.claim(reg.Flow.ID, `{"name": "reeve"}`)
-	e.versionReadable(t, token, reg.Version.ID)
 	res := testenv.RunProgram(t, bin, runEnv(e, run.ID, token), "execute")
 	res.Check(t, 0, nil, []string{"Success"})
 
@@ -631,7 +609,6 @@ func TestSpecMismatch(t *testing.T) {
 	changed, _ := json.Marshal(sp)
 	reg := e.register(changed)
 	run, token := e.claim(reg.Flow.ID, "")
-	e.versionReadable(t, token, reg.Version.ID)
 	marks := t.TempDir()
 	res := testenv.RunProgram(t, bin, runEnv(e, run.ID, token, "MARK_DIR="+marks), "execute")
 	mine := strings.Fields(testenv.RunProgram(t, bin, nil, "list").Stdout)
@@ -659,7 +636,6 @@ func TestTwoRunners(t *testing.T) {
 	bin := program(t)
 	reg := e.register(specOf(t, bin, "hello"))
 	run, token := e.claim(reg.Flow.ID, "")
-	e.versionReadable(t, token, reg.Version.ID)
 	marks := t.TempDir()
 	env := runEnv(e, run.ID, token, "MARK_DIR="+marks, "MARK_SLEEP=300ms")
 	var wg sync.WaitGroup
