@@ -542,7 +542,7 @@ func TestExecuteProgram(t *testing.T) {
 	reg := e.register(specOf(t, bin, "hello"))
 	run, token := e.claim(reg.Flow.ID, `{"name": "reeve"}`)
 	res := testenv.RunProgram(t, bin, runEnv(e, run.ID, token), "execute")
-	res.Check(t, 0, nil, []string{"Success"})
+	res.Check(t, 0, []string{"Success"}, nil)
 
 	d, err := e.admin.FlowRun(t.Context(), run.ID)
 	if err != nil {
