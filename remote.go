@@ -76,7 +76,7 @@ func (p *program) executeCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(p.stderr, "flow run %s: %s\n", env[envFlowRunID], out.State)
+			fmt.Fprintf(p.stdout, "flow run %s: %s\n", env[envFlowRunID], out.State)
 			switch out.State.Kind {
 			case state.Success, state.Scheduled, state.Cancelled:
 				return nil

@@ -229,17 +229,19 @@ func (c *counter) count(key string) int {
 // graph is a hand-built flow: tasks by ID, each a function of its context,
 // with state edges; results are ints, checkpointed to a mem:// store.
 type graph struct {
-	name  string
-	ids   []string
-	fns   map[string]func(ctx context.Context, in int) (int, error)
-	after map[string][]string
-	from  map[string]string // the task whose result is the input
-	opts  map[string]engine.Options
+	name    string
+	ids     []string
+	fns     map[string]func(ctx context.Context, in int) (int, error)
+	after   map[string][]string
+	from    map[string]string // the task whose result is the input
+	opts    map[string]engine.Options
+	store   string   // the flow's result store URL
+	secrets []string // declared secrets
 }
 
 func newGraph(name string) *graph {
 	return &graph{name: name, fns: map[string]func(context.Context, int) (int, error){}, after: map[string][]string{},
-		from: map[string]string{}, opts: map[string]engine.Options{}}
+		from: map[string]string{}, opts: map[string]engine.Options{}, store: "mem://execute-test"}
 }
 
 func (g *graph) task(id string, fn func(ctx context.Context) (int, error), after ...string) {
@@ -275,11 +277,15 @@ func (g *graph) spec() json.RawMessage {
 		After  []string `json:"after,omitempty"`
 	}
 	s := struct {
-		SpecVersion int    `json:"spec_version"`
-		Name        string `json:"name"`
-		ResultStore string `json:"result_store"`
-		Tasks       []task `json:"tasks"`
-	}{1, g.name, "mem://execute-test", nil}
+		SpecVersion int                 `json:"spec_version"`
+		Name        string              `json:"name"`
+		ResultStore string              `json:"result_store,omitempty"`
+		Tasks       []task              `json:"tasks"`
+		Secrets     []map[string]string `json:"secrets,omitempty"`
+	}{1, g.name, g.store, nil, nil}
+	for _, name := range g.secrets {
+		s.Secrets = append(s.Secrets, map[string]string{"name": name})
+	}
 	for _, id := range g.ids {
 		tk := task{ID: id, Task: "test." + id, After: g.after[id]}
 		if from := g.from[id]; from != "" {
@@ -296,7 +302,7 @@ func (g *graph) spec() json.RawMessage {
 
 // engine builds the engine graph.
 func (g *graph) engine() *engine.Graph {
-	eg := &engine.Graph{Flow: g.name, ResultStore: "mem://execute-test"}
+	eg := &engine.Graph{Flow: g.name, ResultStore: g.store, Secrets: g.secrets}
 	index := map[string]int{}
 	for i, id := range g.ids {
 		index[id] = i

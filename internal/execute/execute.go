@@ -83,9 +83,6 @@ type Config struct {
 	// Reporter tunes the API reporter (batching); Client, FlowRunID,
 	// TaskRuns and the callbacks are set by Run.
 	Reporter ReporterConfig
-	// FlowVersion reads the run's flow version; nil means
-	// Client.FlowVersion, with the run token.
-	FlowVersion func(ctx context.Context, id string) (*api.FlowVersion, error)
 }
 
 // Outcome is how a Run ended.
@@ -153,13 +150,22 @@ func (x *execution) execute(ctx context.Context) (Outcome, error) {
 		return Outcome{}, fmt.Errorf("read flow run %s: %w", x.id, err)
 	}
 	x.run = detail.FlowRun
-	readVersion := x.cfg.FlowVersion
-	if readVersion == nil {
-		readVersion = x.c.FlowVersion
+	switch k := x.run.State.Kind; {
+	case k == state.Cancelling:
+		o, err := x.setFinal(ctx, state.State{Kind: state.Cancelled, Message: "cancelled before its runner started", Time: time.Now()})
+		if err == nil {
+			fmt.Fprintf(x.cfg.Stderr, "flow run %s was cancelled before it started: nothing ran\n", x.id)
+		}
+		return o, err
+	case k.Finished():
+		return Outcome{}, fmt.Errorf("flow run %s already finished (%s): nothing to run", x.id, k)
+	case k == state.Running:
+		return Outcome{}, fmt.Errorf("flow run %s is already Running under another runner (attempt %d): %w; this runner exits without running anything", x.id, x.run.Attempt, ErrLostRace)
 	}
+
 	var v *api.FlowVersion
 	err = retryStart(ctx, func(ctx context.Context) (err error) {
-		v, err = readVersion(ctx, x.run.FlowVersionID)
+		v, err = x.c.FlowVersion(ctx, x.run.FlowVersionID)
 		return err
 	})
 	if errs.CodeOf(err) == errs.CodeForbidden {
@@ -176,19 +182,6 @@ func (x *execution) execute(ctx context.Context) (Outcome, error) {
 		return x.fail(ctx, fmt.Sprintf("flow version %s has a spec without a flow name (%v): register the flow again", v.ID, err), nil)
 	}
 
-	switch k := x.run.State.Kind; {
-	case k == state.Cancelling:
-		o, err := x.setFinal(ctx, state.State{Kind: state.Cancelled, Message: "cancelled before its runner started", Time: time.Now()})
-		if err == nil {
-			fmt.Fprintf(x.cfg.Stderr, "flow run %s was cancelled before it started: nothing ran\n", x.id)
-		}
-		return o, err
-	case k.Finished():
-		return Outcome{}, fmt.Errorf("flow run %s already finished (%s): nothing to run", x.id, k)
-	case k == state.Running:
-		return Outcome{}, fmt.Errorf("flow run %s is already Running under another runner (attempt %d): %w; this runner exits without running anything", x.id, x.run.Attempt, ErrLostRace)
-	}
-
 	f, ok := x.cfg.Flows[head.Name]
 	switch {
 	case !ok:
@@ -201,7 +194,7 @@ func (x *execution) execute(ctx context.Context) (Outcome, error) {
 	case f.Err != nil:
 		return x.fail(ctx, fmt.Sprintf("flow %q of this program is invalid: %v", head.Name, f.Err), nil)
 	case f.SpecHash != v.SpecHash:
-		return x.fail(ctx, fmt.Sprintf("flow %q: this program was built for spec %s, but version %d of the flow was registered with spec %s: rebuild the program from the code that was registered, or register this program's flow again (`PROGRAM register`, or reeve deploy)",
+		return x.fail(ctx, fmt.Sprintf("flow %q: this program was built for spec %s, but version %d of the flow was registered with spec %s: rebuild the program from the code that was registered, or register this program's flows again (its register command, or reeve deploy)",
 			head.Name, f.SpecHash, v.Version, v.SpecHash), ErrSpecMismatch)
 	}
 
@@ -523,34 +516,50 @@ func retryStart(ctx context.Context, fn func(context.Context) error) error {
 	}
 }
 
-// serverSecrets reads the run's secrets from the server, once each.
+// serverSecrets reads the run's secrets from the server, once each: tasks
+// that ask for a secret at the same time share one request. A failed read
+// is not kept, so a later call tries again.
 type serverSecrets struct {
 	c  *client.Client
 	id string
 
 	mu    sync.Mutex
-	cache map[string]string
+	cache map[string]*secretEntry
+}
+
+type secretEntry struct {
+	done  chan struct{}
+	value string
+	err   error
 }
 
 func (s *serverSecrets) Secret(ctx context.Context, name string) (string, error) {
 	s.mu.Lock()
-	v, ok := s.cache[name]
-	s.mu.Unlock()
-	if ok {
-		return v, nil
-	}
-	err := retryStart(ctx, func(ctx context.Context) (err error) {
-		v, err = s.c.RunSecret(ctx, s.id, name)
-		return err
-	})
-	if err != nil {
-		return "", err
-	}
-	s.mu.Lock()
 	if s.cache == nil {
-		s.cache = map[string]string{}
+		s.cache = map[string]*secretEntry{}
 	}
-	s.cache[name] = v
+	e, ok := s.cache[name]
+	if !ok {
+		e = &secretEntry{done: make(chan struct{})}
+		s.cache[name] = e
+	}
 	s.mu.Unlock()
-	return v, nil
+	if !ok {
+		e.err = retryStart(ctx, func(ctx context.Context) (err error) {
+			e.value, err = s.c.RunSecret(ctx, s.id, name)
+			return err
+		})
+		if e.err != nil {
+			s.mu.Lock()
+			delete(s.cache, name)
+			s.mu.Unlock()
+		}
+		close(e.done)
+	}
+	select {
+	case <-e.done:
+		return e.value, e.err
+	case <-ctx.Done():
+		return "", context.Cause(ctx)
+	}
 }

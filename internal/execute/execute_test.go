@@ -18,8 +18,9 @@ import (
 
 	"github.com/reevehq/reeve/api"
 	"github.com/reevehq/reeve/client"
-	"github.com/reevehq/reeve/internal/errs"
+	"github.com/reevehq/reeve/internal/engine"
 	"github.com/reevehq/reeve/internal/execute"
+	"github.com/reevehq/reeve/internal/result/apiblob"
 	"github.com/reevehq/reeve/internal/state"
 	"github.com/reevehq/reeve/internal/testenv"
 )
@@ -59,11 +60,6 @@ func (e *env) execute(ctx context.Context, g *graph, reg *api.Registered, runID,
 		FlowRunID: runID,
 		Flows:     map[string]execute.Flow{g.name: {Graph: g.engine(), SpecHash: reg.Version.SpecHash}},
 		Stderr:    &r.stderr,
-	}
-	if !e.runReadsVersion(token, reg.Version.ID) {
-		// Until the server lets a run token read its run's flow version,
-		// the in-process tests read it with the admin token.
-		cfg.FlowVersion = e.admin.FlowVersion
 	}
 	if tweak != nil {
 		tweak(&cfg)
@@ -530,21 +526,6 @@ func specOf(t *testing.T, bin, flow string) json.RawMessage {
 	return data
 }
 
-// versionReadable skips a test of the real flow program while the server
-// does not let a run token read its run's flow version.
-func (e *env) versionReadable(t *testing.T, token, versionID string) {
-	t.Helper()
-	if !e.runReadsVersion(token, versionID) {
-		t.Skip("waits for the server: a run token may not GET /flow_versions/{id} of its own run's version, which the runner needs")
-	}
-}
-
-// runReadsVersion reports whether a run token may read the version.
-func (e *env) runReadsVersion(token, versionID string) bool {
-	_, err := e.client(token).FlowVersion(e.t.Context(), versionID)
-	return !errors.Is(err, errs.ErrForbidden)
-}
-
 func runEnv(e *env, runID, token string, extra ...string) []string {
 	return append([]string{
 		"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"),
@@ -560,9 +541,8 @@ func TestExecuteProgram(t *testing.T) {
 	bin := program(t)
 	reg := e.register(specOf(t, bin, "hello"))
 	run, token := e.claim(reg.Flow.ID, `{"name": "reeve"}`)
-	e.versionReadable(t, token, reg.Version.ID)
 	res := testenv.RunProgram(t, bin, runEnv(e, run.ID, token), "execute")
-	res.Check(t, 0, nil, []string{"Success"})
+	res.Check(t, 0, []string{"Success"}, nil)
 
 	d, err := e.admin.FlowRun(t.Context(), run.ID)
 	if err != nil {
@@ -629,7 +609,6 @@ func TestSpecMismatch(t *testing.T) {
 	changed, _ := json.Marshal(sp)
 	reg := e.register(changed)
 	run, token := e.claim(reg.Flow.ID, "")
-	e.versionReadable(t, token, reg.Version.ID)
 	marks := t.TempDir()
 	res := testenv.RunProgram(t, bin, runEnv(e, run.ID, token, "MARK_DIR="+marks), "execute")
 	mine := strings.Fields(testenv.RunProgram(t, bin, nil, "list").Stdout)
@@ -657,7 +636,6 @@ func TestTwoRunners(t *testing.T) {
 	bin := program(t)
 	reg := e.register(specOf(t, bin, "hello"))
 	run, token := e.claim(reg.Flow.ID, "")
-	e.versionReadable(t, token, reg.Version.ID)
 	marks := t.TempDir()
 	env := runEnv(e, run.ID, token, "MARK_DIR="+marks, "MARK_SLEEP=300ms")
 	var wg sync.WaitGroup
@@ -814,5 +792,91 @@ func TestParkedRetry(t *testing.T) {
 	}
 	if got := e.taskRuns(t, run.ID)["flaky"].State; got.Kind != state.Retrying || got.StartAt.IsZero() {
 		t.Errorf("task run flaky is %v, want Retrying with its StartAt", got)
+	}
+}
+
+// TestServerResultStore: a flow that names no result store keeps its
+// results in the server's own store, and a resumed run reuses them.
+func TestServerResultStore(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 0)
+	var extracts, loads atomic.Int64
+	g := newGraph("server-store")
+	g.store = ""
+	g.task("extract", func(ctx context.Context) (int, error) { extracts.Add(1); return 41, nil })
+	g.taskFrom("load", "extract", func(ctx context.Context, in int) (int, error) {
+		if loads.Add(1) == 1 {
+			return 0, errors.New("the warehouse is down")
+		}
+		if in != 41 {
+			return 0, fmt.Errorf("got %d from extract, want 41", in)
+		}
+		return in + 1, nil
+	})
+	reg := e.register(g.spec())
+	run, token := e.claim(reg.Flow.ID, "")
+	r := e.execute(t.Context(), g, reg, run.ID, token, nil)
+	r.wait(t)
+	if r.err != nil || r.out.State.Kind != state.Failed {
+		t.Fatalf("first Run = %+v, %v; want Failed\n%s", r.out, r.err, r.stderr.String())
+	}
+	extract := e.taskRuns(t, run.ID)["extract"]
+	if res := extract.State.Result; res == nil || res.Store != apiblob.URL || res.Key == "" {
+		t.Fatalf("extract's state %+v has no result in the server's store", extract.State)
+	}
+	if _, err := e.admin.RestartFlowRun(t.Context(), run.ID); err != nil {
+		t.Fatalf("RestartFlowRun: %v", err)
+	}
+	_, token = e.claimRun(run.ID)
+	r = e.execute(t.Context(), g, reg, run.ID, token, nil)
+	r.wait(t)
+	if r.err != nil || r.out.State.Kind != state.Success {
+		t.Fatalf("resumed Run = %+v, %v; want Success\n%s", r.out, r.err, r.stderr.String())
+	}
+	if extracts.Load() != 1 || loads.Load() != 2 {
+		t.Errorf("extract ran %d times and load %d times; want 1 and 2", extracts.Load(), loads.Load())
+	}
+}
+
+// TestSecrets: tasks read the secrets their flow declares from the server,
+// once each per runner, and the values never reach the run's log.
+func TestSecrets(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 0)
+	if _, err := e.admin.SetSecret(t.Context(), "default", "API_KEY", "s3cret-value"); err != nil {
+		t.Fatalf("SetSecret: %v", err)
+	}
+	g := newGraph("secrets")
+	g.secrets = []string{"API_KEY"}
+	for i := range 3 {
+		g.task(fmt.Sprintf("use%d", i), func(ctx context.Context) (int, error) {
+			v, err := engine.Secret(ctx, "API_KEY")
+			if err != nil {
+				return 0, err
+			}
+			if v != "s3cret-value" {
+				return 0, fmt.Errorf("API_KEY = %q", v)
+			}
+			engineLogger(ctx).Info("calling with " + v)
+			return len(v), nil
+		})
+	}
+	reg := e.register(g.spec())
+	run, token := e.claim(reg.Flow.ID, "")
+	c := newCounter()
+	r := e.execute(t.Context(), g, reg, run.ID, token, func(cfg *execute.Config) {
+		cfg.Reporter = execute.ReporterConfig{}
+	}, client.WithHTTPClient(&http.Client{Transport: c}))
+	r.wait(t)
+	if r.err != nil || r.out.State.Kind != state.Success {
+		t.Fatalf("Run = %+v, %v\n%s", r.out, r.err, r.stderr.String())
+	}
+	if n := c.count("GET API_KEY"); n != 1 {
+		t.Errorf("the secret was read %d times, want once (cached)", n)
+	}
+	for _, l := range e.logs(t, run.ID) {
+		if strings.Contains(l.Message, "s3cret-value") || strings.Contains(string(l.Attrs), "s3cret-value") {
+			t.Errorf("a log line shows the secret: %+v", l)
+		}
 	}
 }

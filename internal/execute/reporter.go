@@ -75,6 +75,10 @@ type ReporterConfig struct {
 // task runs. A 409 Conflict that is not a write the server already applied
 // (an answer lost in transit) means the runner was superseded: the
 // reporter stops sending anything, and calls OnSuperseded.
+//
+// States are written exactly once: a batch whose answer was lost is
+// recognised on the retry's 409 by reading the task runs back. Log lines
+// are at least once: a log batch whose answer was lost is sent again.
 type Reporter struct {
 	cfg ReporterConfig
 
