@@ -35,7 +35,9 @@ var (
 type Error = errs.Error
 
 // Errorf returns an *Error with the code and a formatted message.
-func Errorf(code ErrorCode, format string, args ...any) error { return errs.Errorf(code, format, args...) }
+func Errorf(code ErrorCode, format string, args ...any) error {
+	return errs.Errorf(code, format, args...)
+}
 
 // CodeOf returns the code of err: that of the first *Error in its chain,
 // or CodeInternal.

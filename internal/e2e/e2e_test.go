@@ -274,4 +274,3 @@ func flowName(t *testing.T, e *env, d *api.FlowRunDetail) string {
 	flowNames.Store(d.FlowRun.FlowID, f.Flow.Name)
 	return f.Flow.Name
 }
-
