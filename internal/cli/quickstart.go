@@ -24,6 +24,7 @@ import (
 	"github.com/reevehq/reeve/internal/runner/process"
 	"github.com/reevehq/reeve/internal/scheduler"
 	"github.com/reevehq/reeve/internal/server"
+	"github.com/reevehq/reeve/internal/spec"
 	"github.com/reevehq/reeve/internal/state"
 )
 
@@ -72,11 +73,7 @@ func (c *CLI) quickstart(ctx context.Context, examples string, keep bool) (err e
 	if err != nil {
 		return fmt.Errorf("quickstart: %w", err)
 	}
-	defer func() {
-		if !keep || err != nil {
-			os.RemoveAll(tmp)
-		}
-	}()
+	defer os.RemoveAll(tmp) // after the server and the agent stopped (deferred later, run earlier)
 	logFile, err := os.Create(filepath.Join(tmp, "reeve.log"))
 	if err != nil {
 		return fmt.Errorf("quickstart: %w", err)
@@ -187,7 +184,7 @@ func (c *CLI) quickstart(ctx context.Context, examples string, keep bool) (err e
 		fmt.Fprintf(out, "\nServer and agent keep running (Ctrl-C stops them). Try:\n")
 		fmt.Fprintf(out, "  export REEVE_SERVER=%s REEVE_TOKEN=%s\n", url, admin)
 		fmt.Fprintf(out, "  go run ./cmd/reeve run list\n  go run ./cmd/reeve run show %s\n  go run ./cmd/reeve run logs %s\n", run.ID, run.ID)
-		fmt.Fprintf(out, "Server log: %s\n", logFile.Name())
+		fmt.Fprintf(out, "Server and agent log: %s (removed with the rest when quickstart stops)\n", logFile.Name())
 		<-ctx.Done()
 		return nil
 	}
@@ -214,7 +211,9 @@ func buildExamples(ctx context.Context, examples, bin string) error {
 	return nil
 }
 
-// followRun prints each task-run state change of a run until it finishes.
+// followRun prints the task-run state changes of a run until it
+// finishes. A mapped task's children are summed up in its own line; a
+// child shows only when it needed more than one attempt.
 func (c *CLI) followRun(ctx context.Context, cl *client.Client, id string, out io.Writer) (*api.FlowRunDetail, error) {
 	seen := map[string]int64{}
 	var lastRun int64
@@ -225,17 +224,23 @@ func (c *CLI) followRun(ctx context.Context, cl *client.Client, id string, out i
 			return nil, err
 		}
 		trs := slices.Clone(d.TaskRuns)
-		slices.SortFunc(trs, func(a, b api.TaskRun) int { return a.UpdatedAt.Compare(b.UpdatedAt) })
+		slices.SortStableFunc(trs, func(a, b api.TaskRun) int { return a.UpdatedAt.Compare(b.UpdatedAt) })
 		for _, tr := range trs {
 			if seen[tr.Key] == tr.Version {
 				continue
 			}
 			seen[tr.Key] = tr.Version
-			fmt.Fprintf(out, "  %7.3fs  %-16s %s\n", time.Since(t0).Seconds(), tr.Key, stateText(tr.State))
+			text := stateText(tr.State)
+			if tr.State.Attempt > 1 {
+				text += fmt.Sprintf(" after %d attempts", tr.State.Attempt)
+			} else if strings.Contains(tr.Key, "[") {
+				continue
+			}
+			fmt.Fprintf(out, "  %7.3fs  %-18s %s\n", time.Since(t0).Seconds(), tr.Key, text)
 		}
 		if d.FlowRun.Version != lastRun {
 			lastRun = d.FlowRun.Version
-			fmt.Fprintf(out, "  %7.3fs  %-16s %s\n", time.Since(t0).Seconds(), "(flow run)", stateText(d.FlowRun.State))
+			fmt.Fprintf(out, "  %7.3fs  %-18s %s\n", time.Since(t0).Seconds(), "(flow run)", stateText(d.FlowRun.State))
 		}
 		if d.FlowRun.State.Kind.Finished() {
 			return d, nil
@@ -248,25 +253,29 @@ func (c *CLI) followRun(ctx context.Context, cl *client.Client, id string, out i
 	}
 }
 
-// lastResult reads the result of the run's last task run from the server's
-// result store: "TASK: JSON", or "" when there is none to show.
+// lastResult reads the result of the run's last task (in the flow's
+// spec order) from the server's result store: "TASK: JSON", or "" when
+// there is none to show.
 func lastResult(ctx context.Context, cl *client.Client, d *api.FlowRunDetail) string {
-	var last *api.TaskRun
-	for i, tr := range d.TaskRuns {
+	v, err := cl.FlowVersion(ctx, d.FlowRun.FlowVersionID)
+	if err != nil {
+		return ""
+	}
+	sp, err := spec.Decode(v.Spec)
+	if err != nil || len(sp.Tasks) == 0 {
+		return ""
+	}
+	last := sp.Tasks[len(sp.Tasks)-1].ID
+	for _, tr := range d.TaskRuns {
 		r := tr.State.Result
-		if r == nil || r.Store != apiblob.URL || tr.State.Kind != state.Success {
+		if tr.Key != last || r == nil || r.Store != apiblob.URL || tr.State.Kind != state.Success {
 			continue
 		}
-		if last == nil || tr.UpdatedAt.After(last.UpdatedAt) {
-			last = &d.TaskRuns[i]
+		b, _, err := cl.GetResult(ctx, d.FlowRun.ID, r.Key)
+		if err != nil || !json.Valid(b) {
+			return ""
 		}
+		return tr.Key + ": " + strings.TrimSpace(string(b))
 	}
-	if last == nil {
-		return ""
-	}
-	b, _, err := cl.GetResult(ctx, d.FlowRun.ID, last.State.Result.Key)
-	if err != nil || !json.Valid(b) {
-		return ""
-	}
-	return last.Key + ": " + strings.TrimSpace(string(b))
+	return ""
 }
