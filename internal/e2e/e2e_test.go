@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -273,4 +274,66 @@ func flowName(t *testing.T, e *env, d *api.FlowRunDetail) string {
 	}
 	flowNames.Store(d.FlowRun.FlowID, f.Flow.Name)
 	return f.Flow.Name
+}
+
+// TestRestartRunsOnlyWhatFailed: `reeve run restart` on a failed run
+// re-runs only the failed children of a mapped task and what waited on
+// them, reusing every persisted result.
+func TestRestartRunsOnlyWhatFailed(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, onSQLite)
+	e.register(flowsBin(t))
+	e.startAgent("a1", nil, 2)
+	run := e.create("restartable", "")
+	d := e.finished(run.ID)
+	if d.FlowRun.State.Kind != state.Failed {
+		t.Fatalf("first attempt: %s, want Failed (odd picks fail)\n%s", d.FlowRun.State, history(d))
+	}
+	if err := os.WriteFile(filepath.Join(e.dir, "fixed"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := e.reeve("run", "restart", run.ID)
+	if !strings.Contains(out, "Scheduled") {
+		t.Errorf("reeve run restart said %q", out)
+	}
+	d = e.finished(run.ID)
+	if d.FlowRun.State.Kind != state.Success {
+		t.Fatalf("after restart: %s\n%s", d.FlowRun.State, history(d))
+	}
+	for i, want := range []int{1, 2, 1, 2, 1} {
+		if n := e.count(fmt.Sprintf("e2e.pick[%d]", i), run.ID); n != want {
+			t.Errorf("pick[%d] ran %d times, want %d (only the failed children run again)", i, n, want)
+		}
+	}
+	for _, tr := range d.TaskRuns {
+		if tr.Key == "e2e.sum" {
+			b, _, err := e.cl.GetResult(e.ctx, run.ID, tr.State.Result.Key)
+			if err != nil || strings.TrimSpace(string(b)) != "10" {
+				t.Errorf("sum = %q (%v), want 10", b, err)
+			}
+		}
+	}
+}
+
+// TestLateRunSaysWhy: a run no agent can take says why in its state
+// message and in `reeve run show`, and the reason follows the agents.
+func TestLateRunSaysWhy(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, onSQLite)
+	e.register(flowsBin(t))
+	run := e.create("labeled-a", "")
+	e.wait(run.ID, "a late reason", func(d *api.FlowRunDetail) bool {
+		return strings.Contains(d.FlowRun.State.Message, "late: no agent is online")
+	})
+	if show := e.reeve("run", "show", run.ID); !strings.Contains(show, "late: no agent is online: start one, e.g. `reeve agent process --labels a`") {
+		t.Errorf("reeve run show does not say why the run waits:\n%s", show)
+	}
+	e.startAgent("b-box", []string{"b"}, 1)
+	e.wait(run.ID, "a new late reason", func(d *api.FlowRunDetail) bool {
+		return strings.Contains(d.FlowRun.State.Message, "late: no online agent's labels cover the labels [a]; online agents: b-box [b]")
+	})
+	e.startAgent("a-box", []string{"a"}, 1)
+	if d := e.finished(run.ID); d.FlowRun.State.Kind != state.Success {
+		t.Errorf("with a matching agent the run ended %s", d.FlowRun.State)
+	}
 }

@@ -125,7 +125,7 @@ func newEnv(t testing.TB, kind storeKind) *env {
 	}
 	hs := httptest.NewServer(srv.Handler())
 	mon, err := scheduler.NewMonitor(scheduler.MonitorConfig{
-		Store: st, Interval: 50 * time.Millisecond, Heartbeat: heartbeat, SubmitTimeout: submitTimeout,
+		Store: st, Interval: 50 * time.Millisecond, Heartbeat: heartbeat, SubmitTimeout: submitTimeout, LateAfter: time.Second,
 		Requeued: srv.RunsChanged,
 	})
 	if err != nil {

@@ -84,6 +84,18 @@ var (
 			}
 		}
 	})
+	// Pick returns its input, recording the call; an odd input fails until
+	// $E2E_DIR/fixed exists.
+	Pick = reeve.NewTask1("e2e.pick", func(ctx context.Context, n int) (int, error) {
+		info, _ := reeve.Info(ctx)
+		if err := record(fmt.Sprintf("%s[%d] %s", info.Task, info.MapIndex, info.FlowRunID)); err != nil {
+			return 0, err
+		}
+		if _, err := os.Stat(filepath.Join(dir(), "fixed")); n%2 == 1 && err != nil {
+			return 0, reeve.Fail(fmt.Sprintf("%d is odd and not fixed yet", n))
+		}
+		return n, nil
+	})
 	// Flaky fails its first attempt of each flow run; it retries after a
 	// delay long enough that the runner hands the wait back to the server
 	// when REEVE_MAX_RETRY_WAIT is shorter.
@@ -129,7 +141,11 @@ func Flows() []*reeve.Flow {
 	hold := reeve.NewFlow("hold")
 	Gate.Bind(hold, reeve.Const(hold, 1))
 
-	flows := []*reeve.Flow{one, chain, fanout, resume, long, hold}
+	// restartable: range(5) → pick mapped (odd ones fail until fixed) → sum.
+	restartable := reeve.NewFlow("restartable")
+	Sum.Bind(restartable, Pick.Map(restartable, reeve.Each(Range.Bind(restartable, reeve.Const(restartable, 5)))))
+
+	flows := []*reeve.Flow{one, chain, fanout, resume, long, hold, restartable}
 	for _, l := range []string{"a", "b", "c"} {
 		f := reeve.NewFlow("labeled-"+l, reeve.Labels(l))
 		Mark.Bind(f, reeve.Const(f, 0), reeve.Name("work"))
