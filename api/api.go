@@ -210,6 +210,9 @@ type RunHeartbeat struct {
 	FlowRun  FlowRun  `json:"flow_run"`
 	Cancel   bool     `json:"cancel"`   // a user cancelled the run: cancel the tasks and end the run Cancelled
 	Interval Duration `json:"interval"` // heartbeat again within this
+	// MaxResultBytes is the largest result the server's result store
+	// takes: the runner refuses a larger one itself, before sending it.
+	MaxResultBytes int `json:"max_result_bytes,omitempty"`
 }
 
 // ReportLost is the body of POST /flow_runs/{id}/lost: an agent saw the
@@ -254,8 +257,22 @@ type TaskRunWrite struct {
 // writes applied in order, in one transaction, all or none. Writes with a
 // run token are fenced: when the token's attempt is no longer the run's
 // current attempt, the answer is 409 Conflict and nothing is written.
+//
+// Results are stored in the server's result store (in the run's project)
+// before the writes, so that a state that names a result (Success with
+// Result.Store "reeve://server") never reaches the server before the
+// result itself: runners send small results along with the states that
+// name them instead of one request per result. Writes may be empty when
+// Results are not.
 type WriteTaskRunStates struct {
-	Writes []TaskRunWrite `json:"writes"`
+	Writes  []TaskRunWrite `json:"writes"`
+	Results []ResultPut    `json:"results,omitempty"`
+}
+
+// ResultPut is a result to store under a key of the run's project.
+type ResultPut struct {
+	Key   string `json:"key"`
+	Value []byte `json:"value"` // base64 in JSON
 }
 
 // History is a list of states, oldest first.

@@ -255,8 +255,15 @@ func (c *Client) ReportLost(ctx context.Context, flowRunID string, req api.Repor
 // WriteTaskRunStates applies writes to a flow run's task runs in order,
 // all or none, and returns the task runs as written.
 func (c *Client) WriteTaskRunStates(ctx context.Context, flowRunID string, writes []api.TaskRunWrite) ([]api.TaskRun, error) {
+	return c.WriteTaskRunBatch(ctx, flowRunID, api.WriteTaskRunStates{Writes: writes})
+}
+
+// WriteTaskRunBatch stores req's results in the server's result store and
+// then applies its writes, in order, all or none; it returns the task runs
+// as written.
+func (c *Client) WriteTaskRunBatch(ctx context.Context, flowRunID string, req api.WriteTaskRunStates) ([]api.TaskRun, error) {
 	var out api.TaskRuns
-	if err := c.do(ctx, http.MethodPost, "/flow_runs/"+escape(flowRunID)+"/task_run_states", nil, api.WriteTaskRunStates{Writes: writes}, &out); err != nil {
+	if err := c.do(ctx, http.MethodPost, "/flow_runs/"+escape(flowRunID)+"/task_run_states", nil, req, &out); err != nil {
 		return nil, fmt.Errorf("write task run states of flow run %s: %w", flowRunID, err)
 	}
 	return out.TaskRuns, nil

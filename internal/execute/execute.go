@@ -255,6 +255,7 @@ func (x *execution) runFlow(ctx context.Context, f Flow, v *api.FlowVersion, tas
 	rc.Client, rc.FlowRunID, rc.Attempt, rc.TaskRuns = x.c, x.id, x.run.Attempt, taskRuns
 	rc.OnSuperseded = x.supersede
 	rc.Warn = func(msg string) { x.log.Warn(msg) }
+	rc.Delivered = apiblob.Delivered
 	x.rep = NewReporter(rc)
 	defer func() {
 		x.rep.Abandon(errors.New("the runner ended"))
@@ -305,7 +306,9 @@ func (x *execution) runFlow(ctx context.Context, f Flow, v *api.FlowVersion, tas
 	// them with no extra infrastructure.
 	resultStore := ""
 	if f.Graph.ResultStore == "" {
-		apiblob.Register(x.c, x.id)
+		// Results ride along with the task-run states that name them (one
+		// request per batch, not one per result).
+		apiblob.RegisterDeferred(x.c, x.id, x.rep, api.DefaultMaxResultBytes)
 		resultStore = apiblob.URL
 	}
 	out, err := engine.Execute(engCtx, f.Graph, engine.Config{
@@ -433,6 +436,9 @@ func (x *execution) heartbeat(ctx context.Context) {
 			failing = 0
 			if hb.Interval > 0 {
 				interval = time.Duration(hb.Interval)
+			}
+			if hb.MaxResultBytes > 0 {
+				apiblob.SetLimit(hb.MaxResultBytes)
 			}
 			if hb.Cancel && !cancelled {
 				cancelled = true

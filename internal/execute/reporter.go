@@ -24,8 +24,11 @@ const (
 	DefaultLogBatch    = 1000   // queued log lines that trigger a send at once
 	DefaultMaxLogLines = 100000 // log lines buffered before new ones are dropped
 	maxStatesPerCall   = 1000   // task-run writes in one request
-	maxLogsPerCall     = 5000   // log lines in one request
-	maxBackoff         = 5 * time.Second
+	// maxResultBytesPerCall ends a batch once the results it carries reach
+	// it (a batch has at least one state, whatever its results' size).
+	maxResultBytesPerCall = 8 << 20
+	maxLogsPerCall        = 5000 // log lines in one request
+	maxBackoff            = 5 * time.Second
 )
 
 // ErrSuperseded says the server no longer takes this runner's writes: its
@@ -54,6 +57,9 @@ type ReporterConfig struct {
 	// Warn receives the reporter's own warnings (the server is
 	// unreachable, log lines were dropped); nil discards them.
 	Warn func(msg string)
+	// Delivered, if set, is told the keys of deferred results (see
+	// DeferResult) once the server stored them.
+	Delivered func(keys ...string)
 }
 
 // Reporter is the engine.Reporter of a server run. The engine's calls only
@@ -83,6 +89,7 @@ type Reporter struct {
 	cfg ReporterConfig
 
 	mu          sync.Mutex
+	results     []api.ResultPut // deferred results not yet attached to a state
 	states      []stateItem
 	logs        []logItem
 	queuedKeys  map[string]int // key → queued states not yet sent
@@ -104,10 +111,12 @@ type Reporter struct {
 }
 
 type stateItem struct {
-	key   string
-	task  string
-	index int
-	state state.State
+	key     string
+	task    string
+	index   int
+	state   state.State
+	results []api.ResultPut // sent with (before) this state
+	noState bool            // only carries results
 }
 
 type logItem struct {
@@ -165,13 +174,27 @@ func (r *Reporter) TaskRunState(_ context.Context, tr engine.TaskRunRef, s state
 		r.mu.Unlock()
 		return
 	}
-	r.states = append(r.states, stateItem{key: key, task: tr.Task, index: tr.Index, state: s})
+	r.states = append(r.states, stateItem{key: key, task: tr.Task, index: tr.Index, state: s, results: r.results})
+	r.results = nil
 	r.queuedKeys[key]++
 	n := len(r.states)
 	r.mu.Unlock()
 	if n >= r.cfg.StateBatch {
 		r.poke()
 	}
+}
+
+// DeferResult implements apiblob.Deferrer: the result is sent with the
+// next task-run state queued (the one that names it comes after it), so
+// that the server stores it before any state names it, in the same
+// request.
+func (r *Reporter) DeferResult(key string, value []byte) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.stopped {
+		return
+	}
+	r.results = append(r.results, api.ResultPut{Key: key, Value: value})
 }
 
 // Log implements engine.Reporter: it queues the record for the task run.
@@ -245,6 +268,12 @@ func (r *Reporter) stop(err error) bool {
 func (r *Reporter) Flush(ctx context.Context) error {
 	for {
 		r.mu.Lock()
+		if len(r.results) > 0 && !r.stopped {
+			// Results no queued state carries (their task's state was never
+			// reported): send them on their own.
+			r.states = append(r.states, stateItem{noState: true, results: r.results})
+			r.results = nil
+		}
 		switch {
 		case r.stopped:
 			err := r.err
@@ -321,7 +350,14 @@ func (r *Reporter) sendStates() bool {
 		r.mu.Unlock()
 		return false
 	}
-	batch := r.states[:min(len(r.states), maxStatesPerCall)]
+	n, size := 0, 0
+	for n < min(len(r.states), maxStatesPerCall) && (n == 0 || size < maxResultBytesPerCall) {
+		for _, res := range r.states[n].results {
+			size += len(res.Value)
+		}
+		n++
+	}
+	batch := r.states[:n]
 	r.inflight = true
 	r.mu.Unlock()
 
@@ -339,10 +375,20 @@ func (r *Reporter) sendStates() bool {
 	if r.stopped {
 		return false
 	}
+	var delivered []string
 	for _, it := range batch {
+		for _, res := range it.results {
+			delivered = append(delivered, res.Key)
+		}
+		if it.noState {
+			continue
+		}
 		if r.queuedKeys[it.key]--; r.queuedKeys[it.key] <= 0 {
 			delete(r.queuedKeys, it.key)
 		}
+	}
+	if len(delivered) > 0 && r.cfg.Delivered != nil {
+		r.cfg.Delivered(delivered...)
 	}
 	r.states = r.states[len(batch):]
 	if len(r.states) == 0 {
@@ -354,15 +400,22 @@ func (r *Reporter) sendStates() bool {
 // writeStates sends a batch, with retries; a non-nil error means the
 // reporter stopped.
 func (r *Reporter) writeStates(batch []stateItem) ([]api.TaskRun, error) {
+	var results []api.ResultPut
+	for _, it := range batch {
+		results = append(results, it.results...)
+	}
 	versions := func() []api.TaskRunWrite {
-		writes := make([]api.TaskRunWrite, len(batch))
+		writes := make([]api.TaskRunWrite, 0, len(batch))
 		next := map[string]int64{}
-		for i, it := range batch {
+		for _, it := range batch {
+			if it.noState {
+				continue
+			}
 			v, ok := next[it.key]
 			if !ok {
 				v = r.versions[it.key]
 			}
-			writes[i] = api.TaskRunWrite{Key: it.key, Task: it.task, MapIndex: it.index, ExpectVersion: v, State: it.state}
+			writes = append(writes, api.TaskRunWrite{Key: it.key, Task: it.task, MapIndex: it.index, ExpectVersion: v, State: it.state})
 			next[it.key] = v + 1
 		}
 		return writes
@@ -370,7 +423,7 @@ func (r *Reporter) writeStates(batch []stateItem) ([]api.TaskRun, error) {
 	writes := versions()
 	reconciled := false
 	for try := 0; ; try++ {
-		trs, err := r.cfg.Client.WriteTaskRunStates(r.ctx, r.cfg.FlowRunID, writes)
+		trs, err := r.cfg.Client.WriteTaskRunBatch(r.ctx, r.cfg.FlowRunID, api.WriteTaskRunStates{Writes: writes, Results: results})
 		if err == nil {
 			return trs, nil
 		}
@@ -383,6 +436,9 @@ func (r *Reporter) writeStates(batch []stateItem) ([]api.TaskRun, error) {
 				return nil, r.fail(fmt.Errorf("%w: %w", ErrSuperseded, err))
 			}
 			reconciled = true
+			if len(writes) == 0 { // results only: nothing to have been applied
+				return nil, r.fail(fmt.Errorf("%w: %w", ErrSuperseded, err))
+			}
 			trs, applied, rerr := r.reconcile(batch, writes)
 			if rerr != nil {
 				return nil, rerr
@@ -459,6 +515,9 @@ func (r *Reporter) reconcile(batch []stateItem, writes []api.TaskRunWrite) ([]ap
 		return out, true, nil
 	}
 	for _, it := range batch {
+		if it.noState {
+			continue
+		}
 		if tr, ok := byKey[it.key]; ok {
 			r.versions[it.key] = tr.Version
 			r.ids[it.key] = tr.ID

@@ -79,9 +79,10 @@ func (s *Server) runHeartbeat(w http.ResponseWriter, r *http.Request, c *caller)
 		return nil, err
 	}
 	return api.RunHeartbeat{
-		FlowRun:  apiFlowRun(run),
-		Cancel:   run.State.Kind == state.Cancelling || run.State.Kind == state.Cancelled,
-		Interval: api.Duration(s.heartbeatEvery),
+		FlowRun:        apiFlowRun(run),
+		Cancel:         run.State.Kind == state.Cancelling || run.State.Kind == state.Cancelled,
+		Interval:       api.Duration(s.heartbeatEvery),
+		MaxResultBytes: s.maxResult,
 	}, nil
 }
 

@@ -103,3 +103,35 @@ func byteSize(n int64) string {
 	}
 	return fmt.Sprintf("%d bytes", n)
 }
+
+// putResults stores the results that come with a batch of task-run
+// states, in the run's project, before the states that name them.
+func (s *Server) putResults(r *http.Request, c *caller, results []api.ResultPut) error {
+	if len(results) == 0 {
+		return nil
+	}
+	ctx := r.Context()
+	for i, res := range results {
+		if err := store.CheckResultKey(res.Key); err != nil {
+			return invalid("results[%d]: %v", i, err)
+		}
+		if len(res.Value) > s.maxResult {
+			return invalid("result %q is %s, over the server result store's limit of %s: %s",
+				res.Key, byteSize(int64(len(res.Value))), byteSize(int64(s.maxResult)), blobStoreHint)
+		}
+	}
+	run := c.run
+	if run == nil {
+		got, err := s.store.GetFlowRun(ctx, r.PathValue("id"))
+		if err != nil {
+			return err
+		}
+		run = &got
+	}
+	for _, res := range results {
+		if _, err := s.store.PutResult(ctx, run.ProjectID, res.Key, res.Value); err != nil {
+			return err
+		}
+	}
+	return nil
+}

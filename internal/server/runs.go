@@ -1,6 +1,7 @@
 package server
 
 import (
+	"encoding/base64"
 	"net/http"
 	"time"
 
@@ -173,10 +174,11 @@ func (s *Server) stateChanged(run store.FlowRun) {
 
 func (s *Server) writeTaskRunStates(w http.ResponseWriter, r *http.Request, c *caller) (any, error) {
 	var req api.WriteTaskRunStates
-	if err := decode(r, w, api.MaxLargeBodyBytes, &req); err != nil {
+	limit := max(int64(api.MaxLargeBodyBytes), int64(base64.StdEncoding.EncodedLen(s.maxResult))+1<<20)
+	if err := decode(r, w, limit, &req); err != nil {
 		return nil, err
 	}
-	if len(req.Writes) == 0 {
+	if len(req.Writes) == 0 && len(req.Results) == 0 {
 		return nil, invalid("writes is empty: send at least one task-run state")
 	}
 	if len(req.Writes) > 10000 {
@@ -193,6 +195,12 @@ func (s *Server) writeTaskRunStates(w http.ResponseWriter, r *http.Request, c *c
 		if err := c.fence(*c.run); err != nil {
 			return nil, err
 		}
+	}
+	if err := s.putResults(r, c, req.Results); err != nil {
+		return nil, err
+	}
+	if len(writes) == 0 {
+		return api.TaskRuns{TaskRuns: []api.TaskRun{}}, nil
 	}
 	trs, err := s.store.WriteTaskRunStates(r.Context(), r.PathValue("id"), c.attempt(), writes)
 	if err != nil {

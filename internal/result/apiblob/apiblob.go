@@ -30,6 +30,7 @@ import (
 	"net/url"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"gocloud.dev/blob"
 	"gocloud.dev/blob/driver"
@@ -49,6 +50,52 @@ const URL = Scheme + "://server"
 type target struct {
 	c     *client.Client
 	runID string
+	sink  Deferrer // nil: every write is its own request
+	limit atomic.Int64
+	// pending holds the deferred results not yet delivered, by key, so
+	// that this process reads back what it wrote.
+	pending sync.Map // key → pendingResult
+}
+
+type pendingResult struct {
+	value []byte
+	at    time.Time
+}
+
+// Deferrer takes results to send to the server later, ahead of the
+// task-run states that name them (see api.WriteTaskRunStates.Results).
+type Deferrer interface {
+	DeferResult(key string, value []byte)
+}
+
+// RegisterDeferred is Register for a runner that sends results along with
+// its task-run states: a write hands the result to d instead of sending it,
+// after checking it against limit (the server's largest result, from its
+// heartbeat answers; see SetLimit); reads see deferred results until
+// Delivered drops them. It saves a request per task run.
+func RegisterDeferred(c *client.Client, flowRunID string, d Deferrer, limit int) {
+	t := &target{c: c, runID: flowRunID, sink: d}
+	t.limit.Store(int64(limit))
+	current.Store(t)
+	registerOnce.Do(func() { blob.DefaultURLMux().RegisterBucket(Scheme, &URLOpener{}) })
+}
+
+// SetLimit changes the largest result a deferred write takes.
+func SetLimit(limit int) {
+	if t := current.Load(); t != nil && limit > 0 {
+		t.limit.Store(int64(limit))
+	}
+}
+
+// Delivered drops deferred results the server has stored.
+func Delivered(keys ...string) {
+	t := current.Load()
+	if t == nil {
+		return
+	}
+	for _, k := range keys {
+		t.pending.Delete(k)
+	}
 }
 
 var (
@@ -151,8 +198,13 @@ func (b *bucket) get(ctx context.Context, key string) ([]byte, *driver.Attribute
 	if err != nil {
 		return nil, nil, err
 	}
-	value, updated, err := t.c.GetResult(ctx, t.runID, key)
-	if err != nil {
+	var (
+		value   []byte
+		updated time.Time
+	)
+	if p, ok := t.pending.Load(key); ok {
+		value, updated = p.(pendingResult).value, p.(pendingResult).at
+	} else if value, updated, err = t.c.GetResult(ctx, t.runID, key); err != nil {
 		return nil, nil, err
 	}
 	sum := md5.Sum(value)
@@ -242,7 +294,17 @@ func (w *writer) Close() error {
 	if err := w.ctx.Err(); err != nil {
 		return err
 	}
-	return w.t.c.PutResult(w.ctx, w.t.runID, w.key, w.buf.Bytes())
+	if w.t.sink == nil {
+		return w.t.c.PutResult(w.ctx, w.t.runID, w.key, w.buf.Bytes())
+	}
+	if limit := w.t.limit.Load(); limit > 0 && int64(w.buf.Len()) > limit {
+		return errs.Errorf(errs.CodeInvalid, "result %q is %d bytes, over the server result store's limit of %d bytes: give the flow a blob store (reeve.ResultStore(\"s3://bucket/prefix\"), or a file:// directory every agent shares)",
+			w.key, w.buf.Len(), limit)
+	}
+	value := bytes.Clone(w.buf.Bytes())
+	w.t.pending.Store(w.key, pendingResult{value: value, at: time.Now()})
+	w.t.sink.DeferResult(w.key, value)
+	return nil
 }
 
 // Copy copies a result to another key.
