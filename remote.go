@@ -76,7 +76,7 @@ func (p *program) executeCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(p.stdout, "flow run %s: %s\n", env[envFlowRunID], out.State)
+			fmt.Fprintf(p.stdout, "flow run %s: %s%s\n", env[envFlowRunID], out.State, peakMemory())
 			switch out.State.Kind {
 			case state.Success, state.Scheduled, state.Cancelled:
 				return nil
@@ -184,4 +184,22 @@ func programPath() (string, error) {
 		return "", fmt.Errorf("find this program's path: %w", err)
 	}
 	return filepath.Abs(exe)
+}
+
+// peakMemory says how much memory this process used at most, as
+// " (peak memory 24.7 MiB)", where the system tells (Linux: VmHWM), else "".
+func peakMemory() string {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return ""
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			var kib int64
+			if _, err := fmt.Sscan(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), &kib); err == nil {
+				return fmt.Sprintf(" (peak memory %.1f MiB)", float64(kib)/1024)
+			}
+		}
+	}
+	return ""
 }
