@@ -61,8 +61,11 @@ func (c *CLI) quickstartCommand() *cobra.Command {
 
 func (c *CLI) quickstart(ctx context.Context, examples string, keep bool) (err error) {
 	start := time.Now()
-	ctx, stop := context.WithCancel(ctx)
-	defer stop()
+	// The agent stops first, then the server it talks to.
+	srvCtx, stopServer := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopServer()
+	agentCtx, stopAgent := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopAgent()
 	out := c.stdout
 	for _, name := range quickstartExamples {
 		if _, err := os.Stat(filepath.Join(examples, name, "main.go")); err != nil {
@@ -103,7 +106,7 @@ func (c *CLI) quickstart(ctx context.Context, examples string, keep bool) (err e
 			maxRecoveries: scheduler.DefaultMaxRecoveries, lateAfter: scheduler.DefaultLateAfter, monitorEvery: scheduler.DefaultMonitorInterval},
 		maxResultBytes: api.DefaultMaxResultBytes,
 	}
-	go func() { srvDone <- sub.runServer(ctx, flags) }()
+	go func() { srvDone <- sub.runServer(srvCtx, flags) }()
 	var url string
 	select {
 	case a := <-addr:
@@ -112,7 +115,7 @@ func (c *CLI) quickstart(ctx context.Context, examples string, keep bool) (err e
 		return fmt.Errorf("quickstart: the server did not start (log: %s): %w", logFile.Name(), err)
 	}
 	defer func() {
-		stop()
+		stopServer()
 		if serr := <-srvDone; serr != nil && err == nil {
 			err = fmt.Errorf("quickstart: server: %w", serr)
 		}
@@ -155,9 +158,9 @@ func (c *CLI) quickstart(ctx context.Context, examples string, keep bool) (err e
 		return err
 	}
 	agentDone := make(chan error, 1)
-	go func() { agentDone <- ag.Run(ctx) }()
+	go func() { agentDone <- ag.Run(agentCtx) }()
 	defer func() {
-		stop()
+		stopAgent()
 		if aerr := <-agentDone; aerr != nil && !errors.Is(aerr, context.Canceled) && err == nil {
 			err = fmt.Errorf("quickstart: agent: %w", aerr)
 		}
