@@ -3,6 +3,7 @@ package agent_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http/httptest"
 	"os"
@@ -432,6 +433,15 @@ func TestRestartAdoptsAndReportsLost(t *testing.T) {
 	if err := syscall.Kill(pids[dead.ID], syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
+	// kill(2) only sends the signal: the program dies when it next runs,
+	// which on a loaded machine can be after the new agent looked, and
+	// then it rightly adopts the dying program and reports an unknown exit
+	// instead of a runner gone at the restart. Wait for the death itself
+	// (this test process is its parent: the first agent's runner reaps it).
+	waitFor(t, fmt.Sprintf("the killed program (pid %d) gone", pids[dead.ID]), func() (bool, string) {
+		err := syscall.Kill(pids[dead.ID], 0)
+		return errors.Is(err, syscall.ESRCH), fmt.Sprint(err)
+	})
 	if err := syscall.Kill(pids[alive.ID], 0); err != nil {
 		t.Fatalf("the program of run %s did not outlive its agent: %v", alive.ID, err)
 	}
