@@ -27,7 +27,7 @@ func elapsed(d *api.FlowRunDetail) time.Duration { return d.FlowRun.UpdatedAt.Su
 
 func benchEnv(b *testing.B, maxRuns int) *env {
 	b.Helper()
-	e := newEnv(b, onSQLite)
+	e := newEnvWith(b, onSQLite, calm)
 	e.register(flowsBin(b))
 	e.startAgent("bench", nil, maxRuns)
 	// One run first, so the program is in the page cache and the agent is

@@ -226,7 +226,7 @@ func TestLabelsRouteRunsExactlyOnce(t *testing.T) {
 	if testing.Short() {
 		t.Skip("300 runs: not in -short")
 	}
-	e := newEnv(t, onSQLite)
+	e := newEnvWith(t, onSQLite, calm)
 	e.register(flowsBin(t))
 	agents := map[string]string{}
 	for _, l := range []string{"a", "b", "c"} {

@@ -96,7 +96,20 @@ const (
 	onPostgres storeKind = "postgres"
 )
 
-func newEnv(t testing.TB, kind storeKind) *env {
+// timings are a server's heartbeat interval and submit timeout.
+type timings struct{ heartbeat, submitTimeout time.Duration }
+
+// fast finds lost runners within seconds; calm is for tests that load the
+// machine and are not about recovery (a runner starved of CPU for longer
+// than fast's lapse would be declared lost, and its run executed twice).
+var (
+	fast = timings{heartbeat, submitTimeout}
+	calm = timings{2 * time.Second, time.Minute}
+)
+
+func newEnv(t testing.TB, kind storeKind) *env { return newEnvWith(t, kind, fast) }
+
+func newEnvWith(t testing.TB, kind storeKind, tm timings) *env {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	var (
@@ -114,7 +127,7 @@ func newEnv(t testing.TB, kind storeKind) *env {
 	}
 	srv, err := server.New(server.Config{
 		Store: st, Sealer: secret.NewBox(secret.NewKey()), PollInterval: 50 * time.Millisecond,
-		HeartbeatInterval: heartbeat,
+		HeartbeatInterval: tm.heartbeat,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -125,7 +138,7 @@ func newEnv(t testing.TB, kind storeKind) *env {
 	}
 	hs := httptest.NewServer(srv.Handler())
 	mon, err := scheduler.NewMonitor(scheduler.MonitorConfig{
-		Store: st, Interval: 50 * time.Millisecond, Heartbeat: heartbeat, SubmitTimeout: submitTimeout, LateAfter: time.Second,
+		Store: st, Interval: 50 * time.Millisecond, Heartbeat: tm.heartbeat, SubmitTimeout: tm.submitTimeout, LateAfter: time.Second,
 		Requeued: srv.RunsChanged,
 	})
 	if err != nil {
