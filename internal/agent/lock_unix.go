@@ -26,5 +26,16 @@ func lockDir(dir string) (func(), error) {
 		}
 		return nil, fmt.Errorf("lock the data directory: %w", err)
 	}
-	return func() { f.Close() }, nil
+	return func() {
+		// A flock belongs to the open file, and a child forked from this
+		// process holds a copy of every descriptor until it execs (the
+		// O_CLOEXEC ones close then): closing ours while a program is
+		// being started would leave the directory locked for a moment,
+		// and an agent started again at once would be refused. Close
+		// under ForkLock: forks hold it for writing, and on Linux (vfork)
+		// until the child has exec'd.
+		syscall.ForkLock.RLock()
+		defer syscall.ForkLock.RUnlock()
+		f.Close()
+	}, nil
 }
