@@ -2,6 +2,7 @@ package execute
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -24,8 +25,9 @@ const (
 	DefaultLogBatch    = 1000   // queued log lines that trigger a send at once
 	DefaultMaxLogLines = 100000 // log lines buffered before new ones are dropped
 	maxStatesPerCall   = 1000   // task-run writes in one request
-	// maxResultBytesPerCall ends a batch once the results it carries reach
-	// it (a batch has at least one state, whatever its results' size).
+	// maxResultBytesPerCall bounds the results a request carries, as sent
+	// (base64): deferred results are at most apiblob.MaxDeferred each, so
+	// a request stays well under the server's smallest body limit (16 MiB).
 	maxResultBytesPerCall = 8 << 20
 	maxLogsPerCall        = 5000 // log lines in one request
 	maxBackoff            = 5 * time.Second
@@ -57,9 +59,9 @@ type ReporterConfig struct {
 	// Warn receives the reporter's own warnings (the server is
 	// unreachable, log lines were dropped); nil discards them.
 	Warn func(msg string)
-	// Delivered, if set, is told the keys of deferred results (see
-	// DeferResult) once the server stored them.
-	Delivered func(keys ...string)
+	// Delivered, if set, is told the deferred results (see DeferResult)
+	// the server stored.
+	Delivered func(results ...api.ResultPut)
 }
 
 // Reporter is the engine.Reporter of a server run. The engine's calls only
@@ -90,6 +92,7 @@ type Reporter struct {
 
 	mu          sync.Mutex
 	results     []api.ResultPut // deferred results not yet attached to a state
+	resultBytes int             // their wire size
 	states      []stateItem
 	logs        []logItem
 	queuedKeys  map[string]int // key → queued states not yet sent
@@ -175,7 +178,7 @@ func (r *Reporter) TaskRunState(_ context.Context, tr engine.TaskRunRef, s state
 		return
 	}
 	r.states = append(r.states, stateItem{key: key, task: tr.Task, index: tr.Index, state: s, results: r.results})
-	r.results = nil
+	r.results, r.resultBytes = nil, 0
 	r.queuedKeys[key]++
 	n := len(r.states)
 	r.mu.Unlock()
@@ -195,7 +198,18 @@ func (r *Reporter) DeferResult(key string, value []byte) {
 		return
 	}
 	r.results = append(r.results, api.ResultPut{Key: key, Value: value})
+	r.resultBytes += wireSize(value)
+	if r.resultBytes >= maxResultBytesPerCall {
+		// Enough for a request of their own: queue them now, ahead of
+		// whatever state comes next, so that no item outgrows a request.
+		r.states = append(r.states, stateItem{noState: true, results: r.results})
+		r.results, r.resultBytes = nil, 0
+	}
 }
+
+// wireSize is what a result adds to a request: its value in base64 and a
+// little JSON around it.
+func wireSize(value []byte) int { return base64.StdEncoding.EncodedLen(len(value)) + 64 }
 
 // Log implements engine.Reporter: it queues the record for the task run.
 func (r *Reporter) Log(_ context.Context, tr engine.TaskRunRef, rec slog.Record) {
@@ -272,7 +286,7 @@ func (r *Reporter) Flush(ctx context.Context) error {
 			// Results no queued state carries (their task's state was never
 			// reported): send them on their own.
 			r.states = append(r.states, stateItem{noState: true, results: r.results})
-			r.results = nil
+			r.results, r.resultBytes = nil, 0
 		}
 		switch {
 		case r.stopped:
@@ -350,11 +364,18 @@ func (r *Reporter) sendStates() bool {
 		r.mu.Unlock()
 		return false
 	}
+	// A batch ends before the item that would take its results past
+	// maxResultBytesPerCall (an item never carries more than that).
 	n, size := 0, 0
-	for n < min(len(r.states), maxStatesPerCall) && (n == 0 || size < maxResultBytesPerCall) {
+	for n < min(len(r.states), maxStatesPerCall) {
+		item := 0
 		for _, res := range r.states[n].results {
-			size += len(res.Value)
+			item += wireSize(res.Value)
 		}
+		if n > 0 && size+item > maxResultBytesPerCall {
+			break
+		}
+		size += item
 		n++
 	}
 	batch := r.states[:n]
@@ -375,11 +396,9 @@ func (r *Reporter) sendStates() bool {
 	if r.stopped {
 		return false
 	}
-	var delivered []string
+	var delivered []api.ResultPut
 	for _, it := range batch {
-		for _, res := range it.results {
-			delivered = append(delivered, res.Key)
-		}
+		delivered = append(delivered, it.results...)
 		if it.noState {
 			continue
 		}

@@ -31,11 +31,13 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"gocloud.dev/blob"
 	"gocloud.dev/blob/driver"
 	"gocloud.dev/gcerrors"
 
+	"github.com/reevehq/reeve/api"
 	"github.com/reevehq/reeve/client"
 	"github.com/reevehq/reeve/internal/errs"
 )
@@ -53,14 +55,25 @@ type target struct {
 	sink  Deferrer // nil: every write is its own request
 	limit atomic.Int64
 	// pending holds the deferred results not yet delivered, by key, so
-	// that this process reads back what it wrote.
-	pending sync.Map // key → pendingResult
+	// that this process reads back what it wrote; pendingBytes is their
+	// size.
+	pending      sync.Map // key → *pendingResult
+	pendingBytes atomic.Int64
 }
 
 type pendingResult struct {
 	value []byte
 	at    time.Time
 }
+
+// Deferral bounds: a result larger than MaxDeferred, or one that would
+// take the results waiting to be sent past MaxPendingBytes (the server is
+// down, say), is written with a request of its own, which waits, instead.
+// Small results, the common case, cost no request of their own.
+const (
+	MaxDeferred     = 64 << 10
+	MaxPendingBytes = 64 << 20
+)
 
 // Deferrer takes results to send to the server later, ahead of the
 // task-run states that name them (see api.WriteTaskRunStates.Results).
@@ -87,14 +100,23 @@ func SetLimit(limit int) {
 	}
 }
 
-// Delivered drops deferred results the server has stored.
-func Delivered(keys ...string) {
+// Delivered drops deferred results the server has stored: each key whose
+// pending value is still the one delivered (a newer write of the key stays
+// until it is delivered in turn).
+func Delivered(results ...api.ResultPut) {
 	t := current.Load()
 	if t == nil {
 		return
 	}
-	for _, k := range keys {
-		t.pending.Delete(k)
+	for _, r := range results {
+		v, ok := t.pending.Load(r.Key)
+		if !ok {
+			continue
+		}
+		p := v.(*pendingResult)
+		if len(p.value) == len(r.Value) && unsafe.SliceData(p.value) == unsafe.SliceData(r.Value) && t.pending.CompareAndDelete(r.Key, p) {
+			t.pendingBytes.Add(-int64(len(p.value)))
+		}
 	}
 }
 
@@ -203,7 +225,7 @@ func (b *bucket) get(ctx context.Context, key string) ([]byte, *driver.Attribute
 		updated time.Time
 	)
 	if p, ok := t.pending.Load(key); ok {
-		value, updated = p.(pendingResult).value, p.(pendingResult).at
+		value, updated = p.(*pendingResult).value, p.(*pendingResult).at
 	} else if value, updated, err = t.c.GetResult(ctx, t.runID, key); err != nil {
 		return nil, nil, err
 	}
@@ -294,16 +316,23 @@ func (w *writer) Close() error {
 	if err := w.ctx.Err(); err != nil {
 		return err
 	}
-	if w.t.sink == nil {
-		return w.t.c.PutResult(w.ctx, w.t.runID, w.key, w.buf.Bytes())
+	return w.t.put(w.ctx, w.key, w.buf.Bytes())
+}
+
+// put writes a result: deferred when it is small and the results waiting
+// to be sent are not too many, else with a request of its own (which the
+// server checks against its limit).
+func (t *target) put(ctx context.Context, key string, data []byte) error {
+	n := int64(len(data))
+	if t.sink == nil || n > min(MaxDeferred, max(t.limit.Load(), 1)) || t.pendingBytes.Load()+n > MaxPendingBytes {
+		return t.c.PutResult(ctx, t.runID, key, data)
 	}
-	if limit := w.t.limit.Load(); limit > 0 && int64(w.buf.Len()) > limit {
-		return errs.Errorf(errs.CodeInvalid, "result %q is %d bytes, over the server result store's limit of %d bytes: give the flow a blob store (reeve.ResultStore(\"s3://bucket/prefix\"), or a file:// directory every agent shares)",
-			w.key, w.buf.Len(), limit)
+	p := &pendingResult{value: bytes.Clone(data), at: time.Now()}
+	if old, ok := t.pending.Swap(key, p); ok {
+		t.pendingBytes.Add(-int64(len(old.(*pendingResult).value)))
 	}
-	value := bytes.Clone(w.buf.Bytes())
-	w.t.pending.Store(w.key, pendingResult{value: value, at: time.Now()})
-	w.t.sink.DeferResult(w.key, value)
+	t.pendingBytes.Add(n)
+	t.sink.DeferResult(key, p.value)
 	return nil
 }
 
@@ -318,11 +347,11 @@ func (b *bucket) Copy(ctx context.Context, dstKey, srcKey string, opts *driver.C
 			return err
 		}
 	}
-	value, _, err := t.c.GetResult(ctx, t.runID, srcKey)
+	value, _, err := b.get(ctx, srcKey)
 	if err != nil {
 		return err
 	}
-	return t.c.PutResult(ctx, t.runID, dstKey, value)
+	return t.put(ctx, dstKey, value)
 }
 
 // Delete is not implemented.
