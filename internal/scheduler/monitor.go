@@ -158,22 +158,21 @@ func (m *Monitor) Tick(ctx context.Context) error {
 	if requeued > 0 {
 		m.cfg.Requeued()
 	}
-	if err != nil {
-		return err
-	}
-	return m.late(ctx, now)
+	return errors.Join(err, m.late(ctx, now))
 }
 
 // lost says why run's runner counts as lost at now, or "".
 func (m *Monitor) lost(run store.FlowRun, now time.Time) string {
 	switch run.State.Kind {
 	case state.Submitted:
-		if now.Sub(run.State.Time) > m.cfg.SubmitTimeout {
+		// UpdatedAt is the store's time of the last change (the claim):
+		// a state's own time may come from a runner's clock.
+		if now.Sub(run.UpdatedAt) > m.cfg.SubmitTimeout {
 			return fmt.Sprintf("no runner started within %v of the claim by agent %s (attempt %d): the agent may have died or could not start the flow program; see the agent's log",
 				m.cfg.SubmitTimeout, run.AgentID, run.Attempt)
 		}
 	case state.Running, state.Cancelling:
-		last := run.State.Time
+		last := run.UpdatedAt
 		if run.HeartbeatAt.After(last) {
 			last = run.HeartbeatAt
 		}
@@ -217,21 +216,26 @@ func (m *Monitor) late(ctx context.Context, now time.Time) error {
 	})
 }
 
-// each calls fn for every run in one of kinds, page by page.
+// each calls fn for every run in one of kinds, page by page. A run fn
+// fails on does not keep it from the others: the errors are joined.
 func (m *Monitor) each(ctx context.Context, kinds []state.Kind, fn func(store.FlowRun) error) error {
 	f := store.FlowRunFilter{States: kinds, Limit: 500}
+	var errs []error
 	for {
 		runs, next, err := m.cfg.Store.ListFlowRuns(ctx, f)
 		if err != nil {
-			return err
+			return errors.Join(append(errs, err)...)
 		}
 		for _, run := range runs {
 			if err := fn(run); err != nil {
-				return fmt.Errorf("flow run %s: %w", run.ID, err)
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				errs = append(errs, fmt.Errorf("flow run %s: %w", run.ID, err))
 			}
 		}
 		if next == "" {
-			return nil
+			return errors.Join(errs...)
 		}
 		f.Cursor = next
 	}

@@ -1,7 +1,9 @@
 package server
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -9,6 +11,7 @@ import (
 
 	"github.com/reevehq/reeve"
 	"github.com/reevehq/reeve/api"
+	"github.com/reevehq/reeve/internal/state"
 	"github.com/reevehq/reeve/internal/store"
 )
 
@@ -110,6 +113,17 @@ func (s *Server) claim(w http.ResponseWriter, r *http.Request, c *caller) (any, 
 	for {
 		wake := s.hub.runsChanged()
 		run, err := s.store.ClaimFlowRun(ctx, agent.ID, s.now())
+		if err == nil && ctx.Err() != nil {
+			// The agent left (or the server stops) while the claim was
+			// made: nobody will get the answer, so hand the run back
+			// rather than leave it Submitted until the submit timeout.
+			if _, err := s.store.SetFlowRunState(context.WithoutCancel(ctx), run.ID, run.Version, state.State{
+				Kind: state.Scheduled, Message: fmt.Sprintf("handed back: agent %q left before its claim was answered", agent.Name),
+			}); err != nil {
+				s.log.WarnContext(ctx, "a claimed run could not be handed back; the run monitor will re-queue it", "flow_run", run.ID, "err", err)
+			}
+			return nil, nil
+		}
 		if err == nil {
 			return s.claimed(r, run)
 		}

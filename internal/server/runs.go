@@ -192,9 +192,16 @@ func (s *Server) writeTaskRunStates(w http.ResponseWriter, r *http.Request, c *c
 		writes[i] = store.TaskRunWrite{Key: wr.Key, Task: wr.Task, MapIndex: wr.MapIndex, Expect: wr.ExpectVersion, State: wr.State}
 	}
 	if c.run != nil {
-		if err := c.fence(*c.run); err != nil {
+		// Read the run again: the body (up to 16 MiB) took time to arrive,
+		// and the run may have been re-queued meanwhile.
+		run, err := s.store.GetFlowRun(r.Context(), c.run.ID)
+		if err != nil {
 			return nil, err
 		}
+		if err := c.fence(run); err != nil {
+			return nil, err
+		}
+		c.run = &run
 	}
 	if err := s.putResults(r, c, req.Results); err != nil {
 		return nil, err
