@@ -76,7 +76,15 @@ func TestRegisterRunAndSeeEverything(t *testing.T) {
 // completes, and the task that had finished is not run again.
 func TestKilledRunnerIsRecoveredAndReusesResults(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, onSQLite)
+	for _, kind := range []storeKind{onSQLite, onPostgres} {
+		t.Run(string(kind), func(t *testing.T) {
+			t.Parallel()
+			testKilledRunner(t, newEnv(t, kind))
+		})
+	}
+}
+
+func testKilledRunner(t *testing.T, e *env) {
 	e.register(flowsBin(t))
 	e.startAgent("a1", nil, 2)
 	run := e.create("resume", "")

@@ -145,7 +145,14 @@ func Flows() []*reeve.Flow {
 	restartable := reeve.NewFlow("restartable")
 	Sum.Bind(restartable, Pick.Map(restartable, reeve.Each(Range.Bind(restartable, reeve.Const(restartable, 5)))))
 
-	flows := []*reeve.Flow{one, chain, fanout, resume, long, hold, restartable}
+	// outage: a gate, then 20 tasks that each log a line and record a call.
+	outage := reeve.NewFlow("outage")
+	og := Gate.Bind(outage, reeve.Const(outage, 1))
+	for i := range 20 {
+		Mark.Bind(outage, og, reeve.Name(fmt.Sprintf("after%02d", i)))
+	}
+
+	flows := []*reeve.Flow{one, chain, fanout, resume, long, hold, restartable, outage}
 	for _, l := range []string{"a", "b", "c"} {
 		f := reeve.NewFlow("labeled-"+l, reeve.Labels(l))
 		Mark.Bind(f, reeve.Const(f, 0), reeve.Name("work"))
