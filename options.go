@@ -69,6 +69,15 @@ func Checkpoint() Setting {
 	return Setting{func(o *engine.Options) { o.SetCheckpoint(true) }}
 }
 
+// NoCheckpoint keeps the task's result from ever being persisted. Server
+// runs persist every result by default (so that resumed runs reuse them);
+// use it for results that must not leave the process, or that are too
+// large or too cheap to be worth storing. A resumed run runs such a task
+// again when a downstream task that still has to run needs its value.
+func NoCheckpoint() Setting {
+	return Setting{func(o *engine.Options) { o.SetCheckpoint(false) }}
+}
+
 // ResultStore gives the task its own result store URL instead of the flow's.
 func ResultStore(url string) Setting {
 	return Setting{func(o *engine.Options) { o.SetResultStore(url) }}

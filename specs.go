@@ -108,6 +108,7 @@ func specOptions(o engine.Options) spec.Options {
 		SkipOnUpstreamSkip: o.SkipOnUpstreamSkip,
 		CacheFor:           spec.Duration(o.CacheFor),
 		Checkpoint:         o.Checkpoint,
+		NoCheckpoint:       o.CheckpointOff(),
 		ResultStore:        o.ResultStore,
 		Serializer:         o.Serializer,
 		Tags:               slices.Clone(o.Tags),
@@ -320,6 +321,9 @@ func engineOptions(o spec.Options) (engine.Options, error) {
 		e.SetSkipOnUpstreamSkip(*o.SkipOnUpstreamSkip)
 	}
 	e.SetCacheFor(o.CacheFor.D())
+	if o.NoCheckpoint {
+		e.SetCheckpoint(false)
+	}
 	if o.Checkpoint {
 		// Only a true value is set: a spec cannot say "explicitly off", and
 		// marking every task so would keep the runner's CheckpointAll from

@@ -121,6 +121,10 @@ func (o *Options) SetSkipOnUpstreamSkip(v bool) { o.SkipOnUpstreamSkip = &v; o.s
 // SetCacheFor sets how long a cached result stays fresh.
 func (o *Options) SetCacheFor(d time.Duration) { o.CacheFor = d; o.set |= setCacheFor }
 
+// CheckpointOff reports whether checkpointing was turned off explicitly
+// (SetCheckpoint(false)), which CheckpointAll respects.
+func (o *Options) CheckpointOff() bool { return o.set&setCheckpoint != 0 && !o.Checkpoint }
+
 // SetCheckpoint sets whether the result is persisted.
 func (o *Options) SetCheckpoint(v bool) { o.Checkpoint = v; o.set |= setCheckpoint }
 

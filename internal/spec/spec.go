@@ -87,6 +87,7 @@ type Options struct {
 	SkipOnUpstreamSkip *bool    `json:"skip_on_upstream_skip,omitempty"`
 	CacheFor           Duration `json:"cache_for,omitempty"`
 	Checkpoint         bool     `json:"checkpoint,omitempty"`
+	NoCheckpoint       bool     `json:"no_checkpoint,omitempty"` // never persist the result, not even in server runs (which persist every result by default)
 	ResultStore        string   `json:"result_store,omitempty"`
 	Serializer         string   `json:"serializer,omitempty"` // empty means json
 	Tags               []string `json:"tags,omitempty"`
