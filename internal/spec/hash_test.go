@@ -54,6 +54,7 @@ var hashMutations = []struct {
 	{"Tasks.Options.SkipOnUpstreamSkip (unset)", func(s *Spec) { s.Tasks[0].Options.SkipOnUpstreamSkip = nil }},
 	{"Tasks.Options.CacheFor", func(s *Spec) { s.Tasks[0].Options.CacheFor = Duration(time.Hour) }},
 	{"Tasks.Options.Checkpoint", func(s *Spec) { s.Tasks[0].Options.Checkpoint = false }},
+	{"Tasks.Options.NoCheckpoint", func(s *Spec) { s.Tasks[1].Options.NoCheckpoint = false }},
 	{"Tasks.Options.ResultStore", func(s *Spec) { s.Tasks[0].Options.ResultStore = "s3://bucket/other" }},
 	{"Tasks.Options.Serializer", func(s *Spec) { s.Tasks[0].Options.Serializer = "json" }},
 	{"Tasks.Options.Tags", func(s *Spec) { s.Tasks[0].Options.Tags = []string{"io"} }},

@@ -44,9 +44,10 @@ func fullSpec() *Spec {
 				},
 			},
 			{
-				ID:     "transform",
-				Task:   "transform",
-				Mapped: true,
+				ID:      "transform",
+				Task:    "transform",
+				Mapped:  true,
+				Options: Options{NoCheckpoint: true},
 				Inputs: []Input{
 					{Kind: InputTask, Task: "extract", Each: true},
 					{Kind: InputConst, Value: json.RawMessage(`{"upper":true}`)},
