@@ -112,7 +112,10 @@
 // "gocloud.dev/blob/s3blob"), which keeps programs that do not use them
 // small. [CacheFor] reuses a fresh earlier result instead of running,
 // ending Cached. Persisting without a store is an error when the flow is
-// validated, naming the task.
+// validated, naming the task. In server runs every result is persisted (to
+// the flow's store, or the server's own for small results) so that
+// retries, restarts and resumed runs reuse them; [NoCheckpoint] opts a task
+// out.
 //
 // # Secrets, environment, logs
 //
@@ -129,4 +132,19 @@
 // [Flow.Save] writes a flow as a versioned JSON spec; [LoadFlow] rebuilds a
 // runnable flow from one inside any program that registers the named tasks
 // (an error lists every missing task); [Flow.SpecHash] identifies a version.
+//
+// # On a server
+//
+// The same program runs its flows for a Reeve server. During development it
+// registers itself, with its own path as the program agents start:
+//
+//	go build -o myflows . && ./myflows register --server http://127.0.0.1:4200 --project default
+//	reeve agent process                       # claims the runs, starts `myflows execute` for each
+//	reeve run create demo --param text=hi     # then reeve run logs -f, reeve run show
+//
+// `execute` is the runner: it checks that the program was built for the
+// registered spec, runs the flow, and reports task states, logs and
+// heartbeats to the server; a run whose runner is lost is re-queued and
+// resumed without re-running what finished. `reeve quickstart` shows it all
+// on one machine.
 package reeve
