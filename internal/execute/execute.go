@@ -344,11 +344,15 @@ func (x *execution) runFlow(ctx context.Context, f Flow, v *api.FlowVersion, tas
 		}
 		return Outcome{}, fmt.Errorf("flow run %s ended %s, but its task-run states did not all reach the server, so the final state is not written: %w", x.id, final.Kind, err)
 	}
-	stopHeartbeat()
 	if err := x.supersededErr(); err != nil {
 		return Outcome{}, err
 	}
+	// Heartbeats go on until the final state is written: a server that is
+	// down for a while then must not find the run's runner lost (and redo
+	// its work) while the runner retries its last write. A heartbeat that
+	// lands after that write is refused; its refusal changes nothing now.
 	o, err := x.setFinal(flushCtx, final)
+	stopHeartbeat()
 	if err != nil {
 		return o, err
 	}
