@@ -316,6 +316,22 @@ func CheckAttempt(id string, attempt, current int) error {
 	return AttemptConflict(id, attempt, current)
 }
 
+// CheckWriter is CheckAttempt for a task-run writer, given also the run's
+// state kind: a claimed run that is back in Scheduled or Pending (its
+// runner was declared lost, a long retry was handed back, it was
+// restarted) waits for its next claim, and no runner of its current
+// attempt may write to it meanwhile.
+func CheckWriter(id string, attempt, current int, kind state.Kind) error {
+	if err := CheckAttempt(id, attempt, current); err != nil || attempt == 0 {
+		return err
+	}
+	if kind == state.Scheduled || kind == state.Pending {
+		return reeve.Errorf(reeve.CodeConflict,
+			"flow run %q was re-queued (%s): the runner of attempt %d must stop", id, kind, attempt)
+	}
+	return nil
+}
+
 // AttemptConflict is the ErrConflict of a writer or heartbeat of attempt
 // of flow run id, which is at attempt current: the writer was superseded,
 // or never was the run's current attempt.

@@ -29,15 +29,22 @@ func flowRunExists(ctx context.Context, q queryer, id string) error {
 // transaction ends, so a claim or a recovery (which update the row) waits
 // for the writes of the attempt checked, or they see its new attempt.
 func lockAttempt(ctx context.Context, tx pgx.Tx, id string, attempt int) error {
-	var current int
-	err := tx.QueryRow(ctx, `SELECT attempt FROM flow_runs WHERE id = $1 FOR SHARE`, id).Scan(&current)
+	var (
+		current int
+		kind    string
+	)
+	err := tx.QueryRow(ctx, `SELECT attempt, state FROM flow_runs WHERE id = $1 FOR SHARE`, id).Scan(&current, &kind)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return notFound("flow run", id)
 	}
 	if err != nil {
 		return dbErr(err)
 	}
-	return store.CheckAttempt(id, attempt, current)
+	k, err := state.ParseKind(kind)
+	if err != nil {
+		return fmt.Errorf("flow run %q: %w", id, err)
+	}
+	return store.CheckWriter(id, attempt, current, k)
 }
 
 // taskRunExists returns ErrNotFound unless the task run exists in the flow

@@ -27,15 +27,22 @@ func flowRunExists(ctx context.Context, q queryer, id string) error {
 // ErrConflict unless attempt is 0 or its current attempt (see
 // store.CheckAttempt).
 func checkAttempt(ctx context.Context, q queryer, id string, attempt int) error {
-	var current int
-	err := q.QueryRowContext(ctx, `SELECT attempt FROM flow_runs WHERE id = ?`, id).Scan(&current)
+	var (
+		current int
+		kind    string
+	)
+	err := q.QueryRowContext(ctx, `SELECT attempt, state FROM flow_runs WHERE id = ?`, id).Scan(&current, &kind)
 	if errors.Is(err, sql.ErrNoRows) {
 		return notFound("flow run", id)
 	}
 	if err != nil {
 		return dbErr(err)
 	}
-	return store.CheckAttempt(id, attempt, current)
+	k, err := state.ParseKind(kind)
+	if err != nil {
+		return fmt.Errorf("flow run %q: %w", id, err)
+	}
+	return store.CheckWriter(id, attempt, current, k)
 }
 
 // taskRunExists returns ErrNotFound unless the task run exists in the flow

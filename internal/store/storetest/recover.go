@@ -187,6 +187,26 @@ func testFencing(t *testing.T, open func(t *testing.T) store.Store) {
 		requireUnchanged(t, s, run.ID, before)
 	})
 
+	t.Run("RequeuedRunTakesNoWritesBeforeItsNextClaim", func(t *testing.T) {
+		t.Parallel()
+		s := open(t)
+		f := seed(t, s, "etl")
+		a := registerAgent(t, s, "agent-a")
+		run := claim(t, s, a, f.run.ID)
+		run = setState(t, s, run, state.State{Kind: state.Running})
+		before, err := s.WriteTaskRunStates(t.Context(), run.ID, 1, []store.TaskRunWrite{{Key: "extract", Task: "extract", State: running(0, 1)}})
+		requireNoError(t, err, "WriteTaskRunStates(attempt 1)")
+		setState(t, s, run, state.State{Kind: state.Scheduled, Message: "re-queued"})
+		_, err = s.WriteTaskRunStates(t.Context(), run.ID, 1, []store.TaskRunWrite{
+			{Key: "extract", Task: "extract", Expect: before[0].Version, State: state.State{Kind: state.Success, Attempt: 1}},
+		})
+		requireErrorIs(t, err, reeve.ErrConflict, run.ID, "re-queued", "attempt 1 must stop")
+		requireUnchanged(t, s, run.ID, before)
+		// Unfenced writers (agents, admins) still may.
+		_, err = s.WriteTaskRunStates(t.Context(), run.ID, 0, []store.TaskRunWrite{{Key: "note", Task: "note", State: pending(0)}})
+		requireNoError(t, err, "WriteTaskRunStates(attempt 0)")
+	})
+
 	t.Run("CurrentAndUnfencedWritesApply", func(t *testing.T) {
 		t.Parallel()
 		s := open(t)
