@@ -2,7 +2,10 @@ package imagebuild_test
 
 import (
 	"archive/tar"
+	"bytes"
+	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log"
 	"net/http"
@@ -15,10 +18,15 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/reevehq/reeve/internal/imagebuild"
 )
@@ -26,8 +34,8 @@ import (
 // etlDir is the example program the tests build.
 var etlDir = filepath.Join("..", "..", "examples", "etl")
 
-// uploads counts the blob upload requests a registry serves and records
-// the digests of the blobs uploaded or mounted.
+// uploads counts the blob upload requests a registry serves (uploads and
+// cross-repository mounts) and records the digests of the blobs uploaded.
 type uploads struct {
 	mu       sync.Mutex
 	requests int
@@ -40,10 +48,8 @@ func (u *uploads) wrap(h http.Handler) http.Handler {
 			(r.Method == http.MethodPost || r.Method == http.MethodPatch || r.Method == http.MethodPut) {
 			u.mu.Lock()
 			u.requests++
-			for _, k := range []string{"digest", "mount"} {
-				if d := r.URL.Query().Get(k); d != "" {
-					u.digests[d] = true
-				}
+			if d := r.URL.Query().Get("digest"); d != "" && r.Method == http.MethodPut {
+				u.digests[d] = true // an upload completed
 			}
 			u.mu.Unlock()
 		}
@@ -336,4 +342,109 @@ func keys[V any](m map[string]V) []string {
 		out = append(out, k)
 	}
 	return out
+}
+
+// TestBuildBaseImageWithCredentials builds on a base image from a registry
+// that wants a password, found in the Docker config file as docker login
+// writes it. It sets DOCKER_CONFIG, so it does not run in parallel.
+func TestBuildBaseImageWithCredentials(t *testing.T) {
+	up := &uploads{digests: map[string]bool{}}
+	reg := up.wrap(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if u, p, ok := r.BasicAuth(); !ok || u != "builder" || p != "s3cret" {
+			w.Header().Set("WWW-Authenticate", `Basic realm="test"`)
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		reg.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	host := strings.TrimPrefix(srv.URL, "http://")
+	auth := &authn.Basic{Username: "builder", Password: "s3cret"}
+
+	// A base image with one file, pushed with the password.
+	var tb bytes.Buffer
+	tw := tar.NewWriter(&tb)
+	tool := []byte("#!/bin/sh\necho tool\n")
+	if err := tw.WriteHeader(&tar.Header{Name: "usr/bin/tool", Mode: 0o755, Size: int64(len(tool)), Typeflag: tar.TypeReg}); err != nil {
+		t.Fatal(err)
+	}
+	tw.Write(tool)
+	tw.Close()
+	baseLayer, err := tarball.LayerFromReader(bytes.NewReader(tb.Bytes()), tarball.WithMediaType(types.OCILayer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, err := mutate.AppendLayers(mutate.ConfigMediaType(mutate.MediaType(empty.Image, types.OCIManifestSchema1), types.OCIConfigJSON), baseLayer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, err = mutate.Config(base, v1.Config{Env: []string{"PATH=/usr/bin", "MODE=base"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, err = mutate.ConfigFile(base, func() *v1.ConfigFile {
+		cf, _ := base.ConfigFile()
+		cf = cf.DeepCopy()
+		cf.OS, cf.Architecture = "linux", runtime.GOARCH
+		return cf
+	}())
+	if err != nil {
+		t.Fatal(err)
+	}
+	baseRef, err := name.NewTag(host + "/base:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(baseRef, base, remote.WithAuth(auth), remote.WithContext(t.Context())); err != nil {
+		t.Fatal(err)
+	}
+	baseDigest, _ := baseLayer.Digest()
+	up.take()
+
+	// Without credentials: an error that says to log in.
+	dockerConfig := t.TempDir()
+	t.Setenv("DOCKER_CONFIG", dockerConfig)
+	opts := imagebuild.Options{Dir: etlDir, Repo: host + "/flows", BaseImage: baseRef.String(), Env: []string{"MODE=flows"}}
+	if _, err := imagebuild.Build(t.Context(), opts); err == nil || !strings.Contains(err.Error(), "logged in") {
+		t.Fatalf("Build without credentials: %v, want an error that says to log in", err)
+	}
+
+	// With them in the config file.
+	cfg := fmt.Sprintf(`{"auths":{%q:{"auth":%q}}}`, host, base64.StdEncoding.EncodeToString([]byte("builder:s3cret")))
+	if err := os.WriteFile(filepath.Join(dockerConfig, "config.json"), []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	res, err := imagebuild.Build(t.Context(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, uploaded := up.take(); uploaded[baseDigest.String()] {
+		t.Errorf("the base image's layer %s was uploaded again (%v)", baseDigest, keys(uploaded))
+	}
+	r, _ := name.ParseReference(res.Ref)
+	img, err := remote.Image(r, remote.WithAuth(auth), remote.WithContext(t.Context()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	layers, err := img.Layers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := layers[0].Digest(); len(layers) != 3 || d != baseDigest {
+		t.Errorf("image has %d layers, the first %v; want 3, the base's %s first", len(layers), d, baseDigest)
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(cf.Config.Env, " "); got != "PATH=/usr/bin MODE=flows" {
+		t.Errorf("Env = %q, want the base's PATH and MODE replaced by --env", got)
+	}
+	files := extract(t, img)
+	for _, f := range []string{"usr/bin/tool", "opt/reeve/bin/etl", "opt/reeve/flows/etl.json"} {
+		if _, ok := files[f]; !ok {
+			t.Errorf("no %s in the image; it has %v", f, keys(files))
+		}
+	}
 }
