@@ -101,7 +101,7 @@ func (c *CLI) buildCommand() *cobra.Command {
 	fl.StringArrayVar(&f.files, "file", nil, "add the file SRC at the absolute path DST in the image, as SRC:DST (repeatable)")
 	fl.StringVar(&f.tag, "tag", "", "the tag to push (default: a content hash of the image)")
 	fl.StringVar(&f.source, "source", "", "the org.opencontainers.image.source label: the URL of the program's sources")
-	fl.StringVar(&f.revision, "revision", "", "the org.opencontainers.image.revision label (default: the VCS revision go build stamps, if any)")
+	fl.StringVar(&f.revision, "revision", "", "the org.opencontainers.image.revision label (default: the VCS revision go build stamps, when the tree has no uncommitted changes)")
 	fl.BoolVar(&f.json, "json", false, "print the result as JSON")
 	bindEnv(fl, "repo", "REEVE_BUILD_REPO")
 	bindEnv(fl, "base-image", "REEVE_BUILD_BASE_IMAGE")

@@ -77,7 +77,8 @@ type Options struct {
 	Tag string
 	// Source and Revision, when set, become the OCI labels
 	// org.opencontainers.image.source and .revision. An empty Revision is
-	// taken from the VCS revision go build stamped into the binary, if any.
+	// taken from the VCS revision go build stamped into the binary, when
+	// the working tree had no uncommitted changes.
 	Source, Revision string
 	// Labels are extra image labels.
 	Labels map[string]string
@@ -110,6 +111,9 @@ func (o *Options) Validate() error {
 	for _, f := range o.Files {
 		if f.Src == "" || !path.IsAbs(f.Dst) || path.Clean(f.Dst) == "/" {
 			return fmt.Errorf("imagebuild: Files: %q → %q: give a source file and an absolute destination path in the image", f.Src, f.Dst)
+		}
+		if d := path.Clean(f.Dst); strings.HasPrefix(d, BinDir+"/") || strings.HasPrefix(d, FlowsDir+"/") {
+			return fmt.Errorf("imagebuild: Files: %q → %q: %s and %s hold the program and its specs: put the file elsewhere", f.Src, f.Dst, BinDir, FlowsDir)
 		}
 	}
 	if o.Tag != "" {

@@ -258,6 +258,7 @@ func TestBuildErrors(t *testing.T) {
 		{"no dir", imagebuild.Options{Repo: "localhost:5000/x"}, "Dir is empty"},
 		{"no repo", imagebuild.Options{Dir: etlDir}, "Repo is empty"},
 		{"bad platform", imagebuild.Options{Dir: etlDir, Repo: "localhost:5000/x", Platform: "windows/amd64"}, "give one linux platform"},
+		{"file over the specs", imagebuild.Options{Dir: etlDir, Repo: "localhost:5000/x", Files: []imagebuild.File{{Src: "x", Dst: "/opt/reeve/flows/etl.json"}}}, "put the file elsewhere"},
 		{"bad env", imagebuild.Options{Dir: etlDir, Repo: "localhost:5000/x", Env: []string{"NOVALUE"}}, "not NAME=VALUE"},
 		{"not main", imagebuild.Options{Dir: notMain, Repo: "localhost:5000/x"}, "is not a main package"},
 		{"no package", imagebuild.Options{Dir: t.TempDir(), Repo: "localhost:5000/x"}, "no Go package there"},

@@ -22,7 +22,7 @@ import (
 type program struct {
 	name     string // the binary's name: the last element of the import path
 	path     string // where it was written
-	revision string // the VCS revision go build stamped into it, if any
+	revision string // the VCS revision go build stamped into it, if the tree was clean
 }
 
 // compile builds the main package in dir for plat into out: static,
@@ -51,10 +51,17 @@ func compile(ctx context.Context, dir string, plat *v1.Platform, out string) (*p
 		return nil, err
 	}
 	if bi, err := buildinfo.ReadFile(p.path); err == nil {
+		var rev, modified string
 		for _, s := range bi.Settings {
-			if s.Key == "vcs.revision" {
-				p.revision = s.Value
+			switch s.Key {
+			case "vcs.revision":
+				rev = s.Value
+			case "vcs.modified":
+				modified = s.Value
 			}
+		}
+		if modified == "false" {
+			p.revision = rev // a tree with changes is not that revision: no label
 		}
 	}
 	return p, nil
