@@ -184,6 +184,7 @@ func (c *CLI) command() *cobra.Command {
 		c.secretCommand(),
 		c.tokenCommand(),
 		c.agentCommand(),
+		c.buildCommand(),
 		c.quickstartCommand(),
 	)
 	return root

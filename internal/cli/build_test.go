@@ -1,0 +1,62 @@
+package cli_test
+
+import (
+	"bytes"
+	"io"
+	"log"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/registry"
+
+	"github.com/reevehq/reeve/internal/cli"
+)
+
+// TestBuild builds examples/etl with reeve build and pushes it to an
+// in-memory registry over real HTTP.
+func TestBuild(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	t.Cleanup(srv.Close)
+	host := strings.TrimPrefix(srv.URL, "http://")
+	etl := filepath.Join("..", "..", "examples", "etl")
+
+	run := func(args ...string) (code int, stdout, stderr string) {
+		var out, errb bytes.Buffer
+		code = cli.New(cli.Options{Stdout: &out, Stderr: &errb, LookupEnv: func(string) (string, bool) { return "", false }}).
+			Run(t.Context(), args)
+		return code, out.String(), errb.String()
+	}
+
+	code, out, errOut := run("build", etl, "--repo", host+"/flows", "--env", "A=1", "--tag", "t1")
+	if code != cli.ExitOK {
+		t.Fatalf("reeve build: exit %d\n%s%s", code, out, errOut)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 3 || !strings.HasPrefix(lines[0], host+"/flows@sha256:") ||
+		!strings.HasPrefix(lines[1], "FLOW") || !strings.HasPrefix(lines[2], "etl ") || !strings.Contains(lines[2], "sha256:") {
+		t.Errorf("reeve build printed:\n%s\nwant the pinned reference, a header and one line for etl", out)
+	}
+	if !strings.Contains(errOut, "pushed "+host+"/flows:t1") {
+		t.Errorf("stderr = %q, want it to say what was pushed", errOut)
+	}
+
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"build", etl}, cli.ExitUsage, "--repo"},
+		{[]string{"build", "no/such/dir", "--repo", host + "/flows"}, cli.ExitUsage, "is not a directory"},
+		{[]string{"build", etl, "--repo", host + "/flows", "--env", "NOVALUE"}, cli.ExitUsage, "NAME=VALUE"},
+		{[]string{"build", etl, "--repo", host + "/flows", "--file", "x"}, cli.ExitUsage, "SRC:DST"},
+		{[]string{"build", filepath.Join("..", "spec"), "--repo", host + "/flows"}, cli.ExitFailed, "not a main package"},
+	} {
+		code, _, errOut := run(tc.args...)
+		if code != tc.code || !strings.Contains(errOut, tc.want) {
+			t.Errorf("reeve %s: exit %d, stderr %q; want exit %d and %q", strings.Join(tc.args, " "), code, errOut, tc.code, tc.want)
+		}
+	}
+}

@@ -1,0 +1,198 @@
+// Package imagebuild makes daemonless image builds of flow programs: it
+// compiles a Go main package that links the Reeve SDK into a static Linux
+// binary, saves the spec of every flow it holds, layers both onto a base
+// image and pushes the result to an OCI registry, without a Docker engine.
+//
+// A build is reproducible: the same sources, base image and options give
+// the same image digest, so the default tag (a content hash) and the
+// digest-pinned reference identify the program's version, and pushing an
+// unchanged image uploads no layer.
+//
+// The image holds
+//
+//	/opt/reeve/bin/NAME          the program (layer 1), the entrypoint
+//	/opt/reeve/flows/FLOW.json   every flow's spec, and the --file extras (layer 2)
+//
+// runs as user 65532:65532 in /opt/reeve, and carries the OCI labels
+// org.opencontainers.image.source and .revision (when known) and
+// dev.reeve.flows, the JSON object of flow name to spec hash.
+package imagebuild
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"runtime"
+	"strings"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+)
+
+// Where things are in the image, and who runs them.
+const (
+	BinDir   = "/opt/reeve/bin"   // the program: BinDir/NAME
+	FlowsDir = "/opt/reeve/flows" // the specs: FlowsDir/FLOW.json
+	WorkDir  = "/opt/reeve"       // the working directory
+	UID      = 65532              // the non-root user and group the program runs as
+)
+
+// Label keys set on the image.
+const (
+	LabelSource   = "org.opencontainers.image.source"
+	LabelRevision = "org.opencontainers.image.revision"
+	LabelFlows    = "dev.reeve.flows" // JSON object: flow name → spec hash
+)
+
+// File is an extra file to put in the image.
+type File struct {
+	Src string // a regular file on this machine
+	Dst string // an absolute path in the image
+}
+
+// Options say what to build and where to push it.
+type Options struct {
+	// Dir is the directory of the Go main package to build (it must link
+	// the Reeve SDK and call reeve.Main). Required.
+	Dir string
+	// Repo is the repository to push to, e.g. "localhost:5000/flows".
+	// Required.
+	Repo string
+	// BaseImage is the image the layers go on. "" or "scratch" is the
+	// empty image, enough for the static binary; anything else is a
+	// reference pulled with the user's registry credentials.
+	BaseImage string
+	// Platform is the image's platform, "linux/ARCH[/VARIANT]". The zero
+	// value is linux on this machine's architecture.
+	Platform string
+	// Env are K=V variables set in the image, after the base image's.
+	Env []string
+	// Files are extra files put into the image's second layer.
+	Files []File
+	// Tag is the tag pushed. "" is a content hash: the first 12 hex
+	// digits of the image digest.
+	Tag string
+	// Source and Revision, when set, become the OCI labels
+	// org.opencontainers.image.source and .revision. An empty Revision is
+	// taken from the VCS revision go build stamped into the binary, when
+	// the working tree had no uncommitted changes.
+	Source, Revision string
+	// Labels are extra image labels.
+	Labels map[string]string
+}
+
+// Validate reports the first field of o that is not valid, by name.
+func (o *Options) Validate() error {
+	if o.Dir == "" {
+		return errors.New("imagebuild: Dir is empty: name the directory of the flow program's main package")
+	}
+	if o.Repo == "" {
+		return errors.New("imagebuild: Repo is empty: name the repository to push to, like localhost:5000/flows")
+	}
+	if _, err := name.NewRepository(o.Repo); err != nil {
+		return fmt.Errorf("imagebuild: Repo %q: %w", o.Repo, err)
+	}
+	if o.BaseImage != "" && o.BaseImage != "scratch" {
+		if _, err := name.ParseReference(o.BaseImage); err != nil {
+			return fmt.Errorf("imagebuild: BaseImage %q: %w", o.BaseImage, err)
+		}
+	}
+	if _, err := o.platform(); err != nil {
+		return err
+	}
+	for _, kv := range o.Env {
+		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
+			return fmt.Errorf("imagebuild: Env %q is not NAME=VALUE", kv)
+		}
+	}
+	for _, f := range o.Files {
+		if f.Src == "" || !path.IsAbs(f.Dst) || path.Clean(f.Dst) == "/" {
+			return fmt.Errorf("imagebuild: Files: %q → %q: give a source file and an absolute destination path in the image", f.Src, f.Dst)
+		}
+		if d := path.Clean(f.Dst); strings.HasPrefix(d, BinDir+"/") || strings.HasPrefix(d, FlowsDir+"/") {
+			return fmt.Errorf("imagebuild: Files: %q → %q: %s and %s hold the program and its specs: put the file elsewhere", f.Src, f.Dst, BinDir, FlowsDir)
+		}
+	}
+	if o.Tag != "" {
+		if _, err := name.NewTag(o.Repo + ":" + o.Tag); err != nil {
+			return fmt.Errorf("imagebuild: Tag %q: %w", o.Tag, err)
+		}
+	}
+	return nil
+}
+
+// platform returns the parsed Platform, defaulting to linux on this
+// machine's architecture.
+func (o *Options) platform() (*v1.Platform, error) {
+	if o.Platform == "" {
+		return &v1.Platform{OS: "linux", Architecture: runtime.GOARCH}, nil
+	}
+	p, err := v1.ParsePlatform(o.Platform)
+	if err != nil {
+		return nil, fmt.Errorf("imagebuild: Platform %q: %w", o.Platform, err)
+	}
+	if p.OS != "linux" || p.Architecture == "" || strings.Contains(o.Platform, ",") {
+		return nil, fmt.Errorf("imagebuild: Platform %q: give one linux platform, like linux/amd64 or linux/arm64", o.Platform)
+	}
+	return p, nil
+}
+
+// Flow is one flow in a built image.
+type Flow struct {
+	Name string `json:"name"`
+	Hash string `json:"spec_hash"` // "sha256:..."
+}
+
+// Result says what was pushed.
+type Result struct {
+	Ref      string            `json:"ref"`      // the image pinned by digest: REPO@sha256:...
+	Tag      string            `json:"tag"`      // the tag pushed with it
+	Digest   string            `json:"digest"`   // sha256:...
+	Platform string            `json:"platform"` // linux/ARCH[/VARIANT]
+	Size     int64             `json:"size"`     // compressed size: the sum of the layers' sizes, base included
+	Flows    []Flow            `json:"flows"`    // by name
+	Binary   string            `json:"binary"`   // the program's path in the image
+	Labels   map[string]string `json:"labels"`
+}
+
+// Build compiles the flow program in o.Dir, saves its flows' specs, makes
+// the image and pushes it to o.Repo with the user's registry credentials
+// (the Docker config file and its credential helpers).
+func Build(ctx context.Context, o Options) (Result, error) {
+	if err := o.Validate(); err != nil {
+		return Result{}, err
+	}
+	plat, _ := o.platform()
+	tmp, err := os.MkdirTemp("", "reeve-build-")
+	if err != nil {
+		return Result{}, fmt.Errorf("build: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+
+	prog, err := compile(ctx, o.Dir, plat, tmp)
+	if err != nil {
+		return Result{}, err
+	}
+	flows, specDir, err := saveSpecs(ctx, o.Dir, prog, plat, tmp)
+	if err != nil {
+		return Result{}, err
+	}
+	img, err := assemble(ctx, o, plat, prog, flows, specDir)
+	if err != nil {
+		return Result{}, err
+	}
+	return push(ctx, o, plat, img, prog, flows)
+}
+
+// flowsLabel is the value of the dev.reeve.flows label.
+func flowsLabel(flows []Flow) string {
+	m := make(map[string]string, len(flows))
+	for _, f := range flows {
+		m[f.Name] = f.Hash
+	}
+	b, _ := json.Marshal(m) // keys sorted: deterministic
+	return string(b)
+}

@@ -1,0 +1,267 @@
+package imagebuild
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+)
+
+// epoch is the time of every file in the layers and of the image itself:
+// fixed, so the same inputs give the same digest.
+var epoch = time.Unix(0, 0).UTC()
+
+// baseImage returns the base image for plat: the empty image for "" and
+// "scratch", else the one pulled from its registry.
+func baseImage(ctx context.Context, ref string, plat *v1.Platform) (v1.Image, error) {
+	if ref == "" || ref == "scratch" {
+		img := mutate.MediaType(empty.Image, types.OCIManifestSchema1)
+		return mutate.ConfigMediaType(img, types.OCIConfigJSON), nil
+	}
+	r, err := name.ParseReference(ref)
+	if err != nil {
+		return nil, fmt.Errorf("base image %s: %w", ref, err)
+	}
+	img, err := remote.Image(r, remote.WithContext(ctx), remote.WithPlatform(*plat),
+		remote.WithAuthFromKeychain(authn.DefaultKeychain))
+	if err != nil {
+		return nil, fmt.Errorf("base image %s for %s: %w (check the name, that the registry is reachable, and that you are logged in to it, e.g. with docker login; --base-image scratch needs no registry)", ref, plat, err)
+	}
+	return img, nil
+}
+
+// assemble makes the image: the base, the program layer, the specs layer,
+// and the config.
+func assemble(ctx context.Context, o Options, plat *v1.Platform, p *program, flows []Flow, specDir string) (v1.Image, error) {
+	base, err := baseImage(ctx, o.BaseImage, plat)
+	if err != nil {
+		return nil, err
+	}
+	mt, err := base.MediaType()
+	if err != nil {
+		return nil, fmt.Errorf("base image %s: %w", o.BaseImage, err)
+	}
+	layerType := types.DockerLayer
+	if mt == types.OCIManifestSchema1 {
+		layerType = types.OCILayer
+	}
+
+	var bin, specs tarLayer
+	if err := bin.addFile(path.Join(BinDir, p.name), p.path, 0o755); err != nil {
+		return nil, err
+	}
+	for _, f := range flows {
+		if err := specs.addFile(path.Join(FlowsDir, f.Name+".json"), filepath.Join(specDir, f.Name+".json"), 0o644); err != nil {
+			return nil, err
+		}
+	}
+	for _, f := range o.Files {
+		fi, err := os.Stat(f.Src)
+		if err != nil {
+			return nil, fmt.Errorf("--file %s:%s: %w", f.Src, f.Dst, err)
+		}
+		if !fi.Mode().IsRegular() {
+			return nil, fmt.Errorf("--file %s:%s: %s is not a regular file: give a file (directories are not supported yet)", f.Src, f.Dst, f.Src)
+		}
+		if err := specs.addFile(path.Clean(f.Dst), f.Src, int64(fi.Mode().Perm()|0o444)); err != nil {
+			return nil, err
+		}
+	}
+	var adds []mutate.Addendum
+	for _, l := range []struct {
+		t   *tarLayer
+		why string
+	}{{&bin, "reeve build: the flow program"}, {&specs, "reeve build: the flow specs and extra files"}} {
+		layer, err := l.t.layer(layerType)
+		if err != nil {
+			return nil, err
+		}
+		adds = append(adds, mutate.Addendum{
+			Layer:     layer,
+			History:   v1.History{Created: v1.Time{Time: epoch}, CreatedBy: l.why},
+			MediaType: layerType,
+		})
+	}
+	img, err := mutate.Append(base, adds...)
+	if err != nil {
+		return nil, fmt.Errorf("build image: %w", err)
+	}
+
+	cf, err := img.ConfigFile()
+	if err != nil {
+		return nil, fmt.Errorf("build image: %w", err)
+	}
+	cf = cf.DeepCopy()
+	cf.OS, cf.Architecture, cf.Variant = plat.OS, plat.Architecture, plat.Variant
+	cf.Author = ""
+	cfg := &cf.Config
+	cfg.Entrypoint = []string{path.Join(BinDir, p.name)}
+	cfg.Cmd = nil
+	cfg.WorkingDir = WorkDir
+	cfg.User = fmt.Sprintf("%d:%d", UID, UID)
+	cfg.Env = mergeEnv(cfg.Env, o.Env)
+	if cfg.Labels == nil {
+		cfg.Labels = map[string]string{}
+	}
+	for k, v := range o.Labels {
+		cfg.Labels[k] = v
+	}
+	if o.Source != "" {
+		cfg.Labels[LabelSource] = o.Source
+	}
+	if rev := o.Revision; rev != "" || p.revision != "" {
+		if rev == "" {
+			rev = p.revision
+		}
+		cfg.Labels[LabelRevision] = rev
+	}
+	cfg.Labels[LabelFlows] = flowsLabel(flows)
+	img, err = mutate.ConfigFile(img, cf)
+	if err != nil {
+		return nil, fmt.Errorf("build image: %w", err)
+	}
+	return mutate.CreatedAt(img, v1.Time{Time: epoch})
+}
+
+// mergeEnv returns base with each of add set, replacing a variable of the
+// same name.
+func mergeEnv(base, add []string) []string {
+	out := slices.Clone(base)
+	for _, kv := range add {
+		k, _, _ := strings.Cut(kv, "=")
+		i := slices.IndexFunc(out, func(e string) bool { return strings.HasPrefix(e, k+"=") })
+		if i >= 0 {
+			out[i] = kv
+		} else {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
+// push writes img to the registry under its tag and returns the result.
+func push(ctx context.Context, o Options, plat *v1.Platform, img v1.Image, p *program, flows []Flow) (Result, error) {
+	digest, err := img.Digest()
+	if err != nil {
+		return Result{}, fmt.Errorf("build image: %w", err)
+	}
+	repo, err := name.NewRepository(o.Repo)
+	if err != nil {
+		return Result{}, fmt.Errorf("repository %s: %w", o.Repo, err)
+	}
+	tag := o.Tag
+	if tag == "" {
+		tag = digest.Hex[:12]
+	}
+	ref := repo.Tag(tag)
+	if err := remote.Write(ref, img, remote.WithContext(ctx), remote.WithAuthFromKeychain(authn.DefaultKeychain)); err != nil {
+		return Result{}, fmt.Errorf("push %s: %w (check that the registry %s is reachable and that you may push to it: log in with docker login %s)",
+			ref, err, repo.RegistryStr(), repo.RegistryStr())
+	}
+	layers, err := img.Layers()
+	if err != nil {
+		return Result{}, fmt.Errorf("build image: %w", err)
+	}
+	var size int64
+	for _, l := range layers {
+		n, err := l.Size()
+		if err != nil {
+			return Result{}, fmt.Errorf("build image: %w", err)
+		}
+		size += n
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		return Result{}, fmt.Errorf("build image: %w", err)
+	}
+	return Result{
+		Ref:      repo.Digest(digest.String()).String(),
+		Tag:      ref.String(),
+		Digest:   digest.String(),
+		Platform: plat.String(),
+		Size:     size,
+		Flows:    flows,
+		Binary:   path.Join(BinDir, p.name),
+		Labels:   cf.Config.Labels,
+	}, nil
+}
+
+// tarLayer is an uncompressed layer being written: files owned by UID with
+// the epoch as their time, with their parent directories.
+type tarLayer struct {
+	buf  bytes.Buffer
+	tw   *tar.Writer
+	dirs map[string]bool
+}
+
+func (t *tarLayer) header(h *tar.Header) error {
+	if t.tw == nil {
+		t.tw = tar.NewWriter(&t.buf)
+		t.dirs = map[string]bool{}
+	}
+	h.Uid, h.Gid = UID, UID
+	h.ModTime = epoch
+	h.Format = tar.FormatPAX
+	return t.tw.WriteHeader(h)
+}
+
+// mkdirAll adds dir and its parents, once each.
+func (t *tarLayer) mkdirAll(dir string) error {
+	if dir == "/" || dir == "." || (t.dirs != nil && t.dirs[dir]) {
+		return nil
+	}
+	if err := t.mkdirAll(path.Dir(dir)); err != nil {
+		return err
+	}
+	if err := t.header(&tar.Header{Typeflag: tar.TypeDir, Name: strings.TrimPrefix(dir, "/") + "/", Mode: 0o755}); err != nil {
+		return err
+	}
+	t.dirs[dir] = true
+	return nil
+}
+
+// addFile adds the file at dst with the contents of src.
+func (t *tarLayer) addFile(dst, src string, mode int64) error {
+	data, err := os.ReadFile(src)
+	if err != nil {
+		return fmt.Errorf("build image: %w", err)
+	}
+	if err := t.mkdirAll(path.Dir(dst)); err != nil {
+		return err
+	}
+	if err := t.header(&tar.Header{Typeflag: tar.TypeReg, Name: strings.TrimPrefix(dst, "/"), Mode: mode, Size: int64(len(data))}); err != nil {
+		return err
+	}
+	_, err = t.tw.Write(data)
+	return err
+}
+
+// layer closes the tar stream and returns it as a gzip-compressed layer.
+func (t *tarLayer) layer(mt types.MediaType) (v1.Layer, error) {
+	if t.tw == nil {
+		t.tw = tar.NewWriter(&t.buf)
+	}
+	if err := t.tw.Close(); err != nil {
+		return nil, fmt.Errorf("build image: %w", err)
+	}
+	data := t.buf.Bytes()
+	return tarball.LayerFromOpener(func() (io.ReadCloser, error) {
+		return io.NopCloser(bytes.NewReader(data)), nil
+	}, tarball.WithMediaType(mt), tarball.WithCompressedCaching)
+}
