@@ -16,6 +16,7 @@ type buildFlags struct {
 	baseImage string
 	platform  string
 	env       []string
+	allowEnv  []string
 	files     []string
 	tag       string
 	source    string
@@ -51,6 +52,7 @@ func (c *CLI) buildCommand() *cobra.Command {
 				BaseImage: f.baseImage,
 				Platform:  f.platform,
 				Env:       f.env,
+				AllowEnv:  f.allowEnv,
 				Tag:       f.tag,
 				Source:    f.source,
 				Revision:  f.revision,
@@ -97,7 +99,8 @@ func (c *CLI) buildCommand() *cobra.Command {
 	fl.StringVar(&f.repo, "repo", "", "the repository to push to, REGISTRY/NAME (required)")
 	fl.StringVar(&f.baseImage, "base-image", "scratch", "the base image: scratch (empty, enough for the static program) or a reference pulled with your registry credentials")
 	fl.StringVar(&f.platform, "platform", "", "the image's platform, linux/ARCH[/VARIANT] (default: linux on this machine's architecture)")
-	fl.StringArrayVar(&f.env, "env", nil, "set NAME=VALUE in the image (repeatable); anyone who can pull the image can read it: no secrets")
+	fl.StringArrayVar(&f.env, "env", nil, "set NAME=VALUE in the image (repeatable); anyone who can pull the image can read it, so values that look like credentials are refused: use reeve secret set")
+	fl.StringArrayVar(&f.allowEnv, "allow-env", nil, "let --env NAME through although it looks like a credential (repeatable)")
 	fl.StringArrayVar(&f.files, "file", nil, "add the file SRC at the absolute path DST in the image, as SRC:DST (repeatable)")
 	fl.StringVar(&f.tag, "tag", "", "the tag to push (default: a content hash of the image)")
 	fl.StringVar(&f.source, "source", "", "the org.opencontainers.image.source label: the URL of the program's sources")

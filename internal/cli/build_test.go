@@ -52,6 +52,8 @@ func TestBuild(t *testing.T) {
 		{[]string{"build", "no/such/dir", "--repo", host + "/flows"}, cli.ExitUsage, "is not a directory"},
 		{[]string{"build", etl, "--repo", host + "/flows", "--env", "NOVALUE"}, cli.ExitUsage, "NAME=VALUE"},
 		{[]string{"build", etl, "--repo", host + "/flows", "--file", "x"}, cli.ExitUsage, "SRC:DST"},
+		{[]string{"build", etl, "--repo", host + "/flows", "--env", "API_TOKEN=abc123"}, cli.ExitUsage, "everyone who can pull the image can read it. Keep secrets on the server instead: `reeve secret set NAME`"},
+		{[]string{"build", etl, "--repo", host + "/flows", "--env", "API_TOKEN=abc123", "--env", "DB_URL=postgres://u:pw@db/x", "--allow-env", "API_TOKEN"}, cli.ExitUsage, "--env DB_URL (its value is a URL with a password)"},
 		{[]string{"build", filepath.Join("..", "spec"), "--repo", host + "/flows"}, cli.ExitFailed, "not a main package"},
 	} {
 		code, _, errOut := run(tc.args...)

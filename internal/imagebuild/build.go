@@ -68,8 +68,11 @@ type Options struct {
 	// Platform is the image's platform, "linux/ARCH[/VARIANT]". The zero
 	// value is linux on this machine's architecture.
 	Platform string
-	// Env are K=V variables set in the image, after the base image's.
-	Env []string
+	// Env are K=V variables set in the image, after the base image's. One
+	// that looks like a credential is refused (see CheckEnv) unless its
+	// name is in AllowEnv.
+	Env      []string
+	AllowEnv []string
 	// Files are extra files put into the image's second layer.
 	Files []File
 	// Tag is the tag pushed. "" is a content hash: the first 12 hex
@@ -107,6 +110,9 @@ func (o *Options) Validate() error {
 		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
 			return fmt.Errorf("imagebuild: Env %q is not NAME=VALUE", kv)
 		}
+	}
+	if err := CheckEnv(o.Env, o.AllowEnv); err != nil {
+		return err
 	}
 	for _, f := range o.Files {
 		if f.Src == "" || !path.IsAbs(f.Dst) || path.Clean(f.Dst) == "/" {
