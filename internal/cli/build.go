@@ -41,7 +41,9 @@ func (c *CLI) buildCommand() *cobra.Command {
 			"hash (the first 12 hex digits of the digest), and layers the registry already holds are\n" +
 			"not uploaded again. It prints the image pinned by digest, then one line per flow.\n\n" +
 			"For a --platform other than this machine's, the specs are saved by a second build of the\n" +
-			"program for this machine.",
+			"program for this machine. A comma-separated --platform list, like linux/amd64,linux/arm64,\n" +
+			"builds one image per platform and pushes an OCI image index of them; the digest printed and\n" +
+			"the default tag are then the index's.",
 		Example: "  reeve build ./examples/etl --repo localhost:5000/flows\n" +
 			"  reeve build ./cmd/myflows --repo ghcr.io/acme/flows --env LOG_LEVEL=debug --file config.yaml:/etc/myflows/config.yaml",
 		Args: usageArgs(cobra.ExactArgs(1)),
@@ -91,6 +93,13 @@ func (c *CLI) buildCommand() *cobra.Command {
 			if err := t.flush(); err != nil {
 				return err
 			}
+			if res.Index {
+				fmt.Fprintf(c.stderr, "pushed %s (an image index of %d images, %.1f MB compressed in all)\n", res.Tag, len(res.Images), float64(res.Size)/1e6)
+				for _, im := range res.Images {
+					fmt.Fprintf(c.stderr, "  %s %s (%.1f MB)\n", im.Platform, im.Digest, float64(im.Size)/1e6)
+				}
+				return nil
+			}
 			fmt.Fprintf(c.stderr, "pushed %s (%s, %.1f MB compressed)\n", res.Tag, res.Platform, float64(res.Size)/1e6)
 			return nil
 		},
@@ -98,7 +107,7 @@ func (c *CLI) buildCommand() *cobra.Command {
 	fl := cmd.Flags()
 	fl.StringVar(&f.repo, "repo", "", "the repository to push to, REGISTRY/NAME (required)")
 	fl.StringVar(&f.baseImage, "base-image", "scratch", "the base image: scratch (empty, enough for the static program) or a reference pulled with your registry credentials")
-	fl.StringVar(&f.platform, "platform", "", "the image's platform, linux/ARCH[/VARIANT] (default: linux on this machine's architecture)")
+	fl.StringVar(&f.platform, "platform", "", "the image's platform, linux/ARCH[/VARIANT], or a comma-separated list of them for an image index (default: linux on this machine's architecture)")
 	fl.StringArrayVar(&f.env, "env", nil, "set NAME=VALUE in the image (repeatable); anyone who can pull the image can read it, so values that look like credentials are refused: use reeve secret set")
 	fl.StringArrayVar(&f.allowEnv, "allow-env", nil, "let --env NAME through although it looks like a credential (repeatable)")
 	fl.StringArrayVar(&f.files, "file", nil, "add the file SRC at the absolute path DST in the image, as SRC:DST (repeatable)")

@@ -43,6 +43,16 @@ func TestBuild(t *testing.T) {
 		t.Errorf("stderr = %q, want it to say what was pushed", errOut)
 	}
 
+	// Two platforms: an image index.
+	code, out, errOut = run("build", etl, "--repo", host+"/flows", "--platform", "linux/amd64,linux/arm64")
+	if code != cli.ExitOK {
+		t.Fatalf("reeve build --platform linux/amd64,linux/arm64: exit %d\n%s%s", code, out, errOut)
+	}
+	if !strings.HasPrefix(out, host+"/flows@sha256:") || !strings.Contains(errOut, "an image index of 2 images") ||
+		!strings.Contains(errOut, "  linux/amd64 sha256:") || !strings.Contains(errOut, "  linux/arm64 sha256:") {
+		t.Errorf("reeve build for two platforms printed:\n%s\nand on stderr:\n%s\nwant the pinned index, and each platform's image", out, errOut)
+	}
+
 	for _, tc := range []struct {
 		args []string
 		code int
@@ -54,6 +64,7 @@ func TestBuild(t *testing.T) {
 		{[]string{"build", etl, "--repo", host + "/flows", "--file", "x"}, cli.ExitUsage, "SRC:DST"},
 		{[]string{"build", etl, "--repo", host + "/flows", "--env", "API_TOKEN=abc123"}, cli.ExitUsage, "everyone who can pull the image can read it. Keep secrets on the server instead: `reeve secret set NAME`"},
 		{[]string{"build", etl, "--repo", host + "/flows", "--env", "API_TOKEN=abc123", "--env", "DB_URL=postgres://u:pw@db/x", "--allow-env", "API_TOKEN"}, cli.ExitUsage, "--env DB_URL (its value is a URL with a password)"},
+		{[]string{"build", etl, "--repo", host + "/flows", "--platform", "linux/arm64,linux/arm64"}, cli.ExitUsage, "linux/arm64 is given twice"},
 		{[]string{"build", filepath.Join("..", "spec"), "--repo", host + "/flows"}, cli.ExitFailed, "not a main package"},
 	} {
 		code, _, errOut := run(tc.args...)

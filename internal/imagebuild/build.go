@@ -8,6 +8,11 @@
 // digest-pinned reference identify the program's version, and pushing an
 // unchanged image uploads no layer.
 //
+// Several platforms give one image per platform, each with its own
+// program binary and the same specs layer, gathered in an OCI image index
+// that is pushed under the tag; the index digest is then the pinned
+// reference.
+//
 // The image holds
 //
 //	/opt/reeve/bin/NAME          the program (layer 1), the entrypoint
@@ -26,6 +31,7 @@ import (
 	"os"
 	"path"
 	"runtime"
+	"slices"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -65,8 +71,9 @@ type Options struct {
 	// empty image, enough for the static binary; anything else is a
 	// reference pulled with the user's registry credentials.
 	BaseImage string
-	// Platform is the image's platform, "linux/ARCH[/VARIANT]". The zero
-	// value is linux on this machine's architecture.
+	// Platform is the image's platform, "linux/ARCH[/VARIANT]", or a
+	// comma-separated list of them for an image index with one image per
+	// platform. The zero value is linux on this machine's architecture.
 	Platform string
 	// Env are K=V variables set in the image, after the base image's. One
 	// that looks like a credential is refused (see CheckEnv) unless its
@@ -103,7 +110,7 @@ func (o *Options) Validate() error {
 			return fmt.Errorf("imagebuild: BaseImage %q: %w", o.BaseImage, err)
 		}
 	}
-	if _, err := o.platform(); err != nil {
+	if _, err := o.platforms(); err != nil {
 		return err
 	}
 	for _, kv := range o.Env {
@@ -130,20 +137,34 @@ func (o *Options) Validate() error {
 	return nil
 }
 
-// platform returns the parsed Platform, defaulting to linux on this
-// machine's architecture.
-func (o *Options) platform() (*v1.Platform, error) {
+// platforms returns the parsed Platform list, in the order given,
+// defaulting to linux on this machine's architecture.
+func (o *Options) platforms() ([]*v1.Platform, error) {
 	if o.Platform == "" {
-		return &v1.Platform{OS: "linux", Architecture: runtime.GOARCH}, nil
+		return []*v1.Platform{{OS: "linux", Architecture: runtime.GOARCH}}, nil
 	}
-	p, err := v1.ParsePlatform(o.Platform)
-	if err != nil {
-		return nil, fmt.Errorf("imagebuild: Platform %q: %w", o.Platform, err)
+	var out []*v1.Platform
+	seen := map[string]string{}
+	for _, s := range strings.Split(o.Platform, ",") {
+		s = strings.TrimSpace(s)
+		if s == "" {
+			return nil, fmt.Errorf("imagebuild: Platform %q: an empty platform in the list: give one linux platform, like linux/amd64, or a comma-separated list of them, like linux/amd64,linux/arm64", o.Platform)
+		}
+		p, err := v1.ParsePlatform(s)
+		if err != nil {
+			return nil, fmt.Errorf("imagebuild: Platform %q: %s: %w", o.Platform, s, err)
+		}
+		if p.OS != "linux" || p.Architecture == "" || p.OSVersion != "" || len(p.Features) > 0 {
+			return nil, fmt.Errorf("imagebuild: Platform %q: %s: give one linux platform, like linux/amd64 or linux/arm64, or a comma-separated list of them", o.Platform, s)
+		}
+		k := p.String()
+		if prev, ok := seen[k]; ok {
+			return nil, fmt.Errorf("imagebuild: Platform %q: %s is given twice (as %s and %s): name each platform once", o.Platform, k, prev, s)
+		}
+		seen[k] = s
+		out = append(out, p)
 	}
-	if p.OS != "linux" || p.Architecture == "" || strings.Contains(o.Platform, ",") {
-		return nil, fmt.Errorf("imagebuild: Platform %q: give one linux platform, like linux/amd64 or linux/arm64", o.Platform)
-	}
-	return p, nil
+	return out, nil
 }
 
 // Flow is one flow in a built image.
@@ -152,16 +173,27 @@ type Flow struct {
 	Hash string `json:"spec_hash"` // "sha256:..."
 }
 
-// Result says what was pushed.
+// Image is the image built for one platform.
+type Image struct {
+	Platform string `json:"platform"` // linux/ARCH[/VARIANT]
+	Digest   string `json:"digest"`   // the image manifest's: sha256:...
+	Size     int64  `json:"size"`     // compressed size: the sum of its layers' sizes, base included
+}
+
+// Result says what was pushed: an image for one platform, an image index
+// for several.
 type Result struct {
-	Ref      string            `json:"ref"`      // the image pinned by digest: REPO@sha256:...
-	Tag      string            `json:"tag"`      // the tag pushed with it
-	Digest   string            `json:"digest"`   // sha256:...
-	Platform string            `json:"platform"` // linux/ARCH[/VARIANT]
-	Size     int64             `json:"size"`     // compressed size: the sum of the layers' sizes, base included
-	Flows    []Flow            `json:"flows"`    // by name
-	Binary   string            `json:"binary"`   // the program's path in the image
-	Labels   map[string]string `json:"labels"`
+	Ref       string            `json:"ref"`       // what was pushed pinned by digest: REPO@sha256:...
+	Tag       string            `json:"tag"`       // the tag pushed with it
+	Digest    string            `json:"digest"`    // the image's, or for several platforms the index's: sha256:...
+	Platform  string            `json:"platform"`  // linux/ARCH[/VARIANT]; for several, the comma-separated list
+	Platforms []string          `json:"platforms"` // each platform, in the order given
+	Images    []Image           `json:"images"`    // the image of each platform, in the same order
+	Index     bool              `json:"index"`     // whether Ref is an image index (several platforms)
+	Size      int64             `json:"size"`      // compressed size: the sum of the images' sizes
+	Flows     []Flow            `json:"flows"`     // by name
+	Binary    string            `json:"binary"`    // the program's path in the image
+	Labels    map[string]string `json:"labels"`    // the first image's (every image has the same)
 }
 
 // Build compiles the flow program in o.Dir, saves its flows' specs, makes
@@ -171,26 +203,36 @@ func Build(ctx context.Context, o Options) (Result, error) {
 	if err := o.Validate(); err != nil {
 		return Result{}, err
 	}
-	plat, _ := o.platform()
+	plats, _ := o.platforms()
 	tmp, err := os.MkdirTemp("", "reeve-build-")
 	if err != nil {
 		return Result{}, fmt.Errorf("build: %w", err)
 	}
 	defer os.RemoveAll(tmp)
 
-	prog, err := compile(ctx, o.Dir, plat, tmp)
+	progs := make([]*program, len(plats))
+	for i, plat := range plats {
+		if progs[i], err = compile(ctx, o.Dir, plat, tmp); err != nil {
+			return Result{}, err
+		}
+	}
+	// The specs come from the same sources for every platform: save them
+	// once, with the binary built for this machine when there is one.
+	si := slices.IndexFunc(plats, func(p *v1.Platform) bool {
+		return p.OS == runtime.GOOS && p.Architecture == runtime.GOARCH
+	})
+	si = max(si, 0)
+	flows, specDir, err := saveSpecs(ctx, o.Dir, progs[si], plats[si], tmp)
 	if err != nil {
 		return Result{}, err
 	}
-	flows, specDir, err := saveSpecs(ctx, o.Dir, prog, plat, tmp)
-	if err != nil {
-		return Result{}, err
+	imgs := make([]v1.Image, len(plats))
+	for i, plat := range plats {
+		if imgs[i], err = assemble(ctx, o, plat, progs[i], flows, specDir); err != nil {
+			return Result{}, err
+		}
 	}
-	img, err := assemble(ctx, o, plat, prog, flows, specDir)
-	if err != nil {
-		return Result{}, err
-	}
-	return push(ctx, o, plat, img, prog, flows)
+	return push(ctx, o, plats, imgs, progs[0], flows)
 }
 
 // flowsLabel is the value of the dev.reeve.flows label.

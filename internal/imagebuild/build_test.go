@@ -3,6 +3,7 @@ package imagebuild_test
 import (
 	"archive/tar"
 	"bytes"
+	"debug/elf"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -258,6 +259,9 @@ func TestBuildErrors(t *testing.T) {
 		{"no dir", imagebuild.Options{Repo: "localhost:5000/x"}, "Dir is empty"},
 		{"no repo", imagebuild.Options{Dir: etlDir}, "Repo is empty"},
 		{"bad platform", imagebuild.Options{Dir: etlDir, Repo: "localhost:5000/x", Platform: "windows/amd64"}, "give one linux platform"},
+		{"bad platform in a list", imagebuild.Options{Dir: etlDir, Repo: "localhost:5000/x", Platform: "linux/amd64,windows/arm64"}, "windows/arm64: give one linux platform"},
+		{"empty platform in a list", imagebuild.Options{Dir: etlDir, Repo: "localhost:5000/x", Platform: "linux/amd64,"}, "an empty platform in the list"},
+		{"duplicate platform", imagebuild.Options{Dir: etlDir, Repo: "localhost:5000/x", Platform: "linux/amd64,linux/arm64, linux/amd64"}, "linux/amd64 is given twice"},
 		{"file over the specs", imagebuild.Options{Dir: etlDir, Repo: "localhost:5000/x", Files: []imagebuild.File{{Src: "x", Dst: "/opt/reeve/flows/etl.json"}}}, "put the file elsewhere"},
 		{"bad env", imagebuild.Options{Dir: etlDir, Repo: "localhost:5000/x", Env: []string{"NOVALUE"}}, "not NAME=VALUE"},
 		{"not main", imagebuild.Options{Dir: notMain, Repo: "localhost:5000/x"}, "is not a main package"},
@@ -446,6 +450,194 @@ func TestBuildBaseImageWithCredentials(t *testing.T) {
 	for _, f := range []string{"usr/bin/tool", "opt/reeve/bin/etl", "opt/reeve/flows/etl.json"} {
 		if _, ok := files[f]; !ok {
 			t.Errorf("no %s in the image; it has %v", f, keys(files))
+		}
+	}
+}
+
+// TestBuildMultiPlatform builds examples/etl for two platforms into an OCI
+// image index.
+func TestBuildMultiPlatform(t *testing.T) {
+	t.Parallel()
+	host, up := newRegistry(t)
+	opts := imagebuild.Options{Dir: etlDir, Repo: host + "/flows/etl", Platform: "linux/amd64,linux/arm64"}
+	first, err := imagebuild.Build(t.Context(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	up.take()
+	if !first.Index || first.Platform != "linux/amd64,linux/arm64" || len(first.Images) != 2 ||
+		strings.Join(first.Platforms, " ") != "linux/amd64 linux/arm64" {
+		t.Fatalf("Result = %+v, want an index of two images, linux/amd64 and linux/arm64", first)
+	}
+	if first.Ref != host+"/flows/etl@"+first.Digest {
+		t.Errorf("Ref = %q, want %s/flows/etl@%s", first.Ref, host, first.Digest)
+	}
+	if want := host + "/flows/etl:" + strings.TrimPrefix(first.Digest, "sha256:")[:12]; first.Tag != want {
+		t.Errorf("Tag = %q, want the index's content hash %q", first.Tag, want)
+	}
+	if len(first.Flows) != 1 || first.Flows[0].Name != "etl" {
+		t.Errorf("Flows = %+v, want the one flow etl", first.Flows)
+	}
+
+	// The tag and the pinned reference name the index, and it holds the two images.
+	for _, ref := range []string{first.Ref, first.Tag} {
+		r, err := name.ParseReference(ref)
+		if err != nil {
+			t.Fatal(err)
+		}
+		desc, err := remote.Get(r, remote.WithContext(t.Context()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if desc.MediaType != types.OCIImageIndex || desc.Digest.String() != first.Digest {
+			t.Errorf("%s: %s %s, want an OCI image index %s", ref, desc.MediaType, desc.Digest, first.Digest)
+		}
+	}
+	r, _ := name.ParseReference(first.Ref)
+	idx, err := remote.Index(r, remote.WithContext(t.Context()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	im, err := idx.IndexManifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(im.Manifests) != 2 {
+		t.Fatalf("the index has %d manifests, want 2", len(im.Manifests))
+	}
+	machines := map[string]elf.Machine{"amd64": elf.EM_X86_64, "arm64": elf.EM_AARCH64}
+	var specLayers []v1.Hash
+	for i, m := range im.Manifests {
+		want := first.Images[i]
+		if m.Platform == nil || m.Platform.String() != want.Platform || m.Digest.String() != want.Digest {
+			t.Errorf("manifest %d: platform %v digest %s, want %s %s", i, m.Platform, m.Digest, want.Platform, want.Digest)
+			continue
+		}
+		if m.MediaType != types.OCIManifestSchema1 {
+			t.Errorf("manifest %d: media type %s, want %s", i, m.MediaType, types.OCIManifestSchema1)
+		}
+		img, err := idx.Image(m.Digest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cf, err := img.ConfigFile()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cf.Platform().String() != want.Platform {
+			t.Errorf("image %s: config platform %s, want %s", m.Digest, cf.Platform(), want.Platform)
+		}
+		files := extract(t, img)
+		bin, ok := files["opt/reeve/bin/etl"]
+		if !ok {
+			t.Fatalf("%s image: no opt/reeve/bin/etl; it has %v", want.Platform, keys(files))
+		}
+		ef, err := elf.NewFile(bytes.NewReader(bin.data))
+		if err != nil {
+			t.Fatalf("%s image: opt/reeve/bin/etl is not ELF: %v", want.Platform, err)
+		}
+		if w := machines[m.Platform.Architecture]; ef.Machine != w {
+			t.Errorf("%s image: the program is for %v, want %v", want.Platform, ef.Machine, w)
+		}
+		if _, ok := files["opt/reeve/flows/etl.json"]; !ok {
+			t.Errorf("%s image: no opt/reeve/flows/etl.json", want.Platform)
+		}
+		layers, err := img.Layers()
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := layers[len(layers)-1].Digest()
+		if err != nil {
+			t.Fatal(err)
+		}
+		specLayers = append(specLayers, d)
+	}
+	if len(specLayers) == 2 && specLayers[0] != specLayers[1] {
+		t.Errorf("the specs layers differ (%s, %s); want the same layer in every image", specLayers[0], specLayers[1])
+	}
+
+	// The same inputs give the same index, and pushing it again uploads nothing.
+	second, err := imagebuild.Build(t.Context(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second.Digest != first.Digest {
+		t.Errorf("second build: index digest %s, want the first's %s: the build is not reproducible", second.Digest, first.Digest)
+	}
+	if n, d := up.take(); n != 0 {
+		t.Errorf("pushing the unchanged index made %d blob upload requests (%v), want none", n, keys(d))
+	}
+}
+
+// TestBuildMultiPlatformBaseImage builds two platforms on a base image
+// index: each image is built on the base image of its platform.
+func TestBuildMultiPlatformBaseImage(t *testing.T) {
+	t.Parallel()
+	host, _ := newRegistry(t)
+	baseIdx := mutate.IndexMediaType(empty.Index, types.OCIImageIndex)
+	baseLayers := map[string]v1.Hash{}
+	for _, arch := range []string{"amd64", "arm64"} {
+		var tb bytes.Buffer
+		tw := tar.NewWriter(&tb)
+		data := []byte("base for " + arch + "\n")
+		if err := tw.WriteHeader(&tar.Header{Name: "etc/base-arch", Mode: 0o644, Size: int64(len(data)), Typeflag: tar.TypeReg}); err != nil {
+			t.Fatal(err)
+		}
+		tw.Write(data)
+		tw.Close()
+		layer, err := tarball.LayerFromReader(bytes.NewReader(tb.Bytes()), tarball.WithMediaType(types.OCILayer))
+		if err != nil {
+			t.Fatal(err)
+		}
+		img, err := mutate.AppendLayers(mutate.ConfigMediaType(mutate.MediaType(empty.Image, types.OCIManifestSchema1), types.OCIConfigJSON), layer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cf, err := img.ConfigFile()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cf = cf.DeepCopy()
+		cf.OS, cf.Architecture = "linux", arch
+		if img, err = mutate.ConfigFile(img, cf); err != nil {
+			t.Fatal(err)
+		}
+		baseIdx = mutate.AppendManifests(baseIdx, mutate.IndexAddendum{
+			Add:        img,
+			Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: arch}},
+		})
+		if baseLayers["linux/"+arch], err = layer.Digest(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	baseRef, err := name.NewTag(host + "/base:multi")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.WriteIndex(baseRef, baseIdx, remote.WithContext(t.Context())); err != nil {
+		t.Fatal(err)
+	}
+
+	res, err := imagebuild.Build(t.Context(), imagebuild.Options{
+		Dir: etlDir, Repo: host + "/flows", BaseImage: baseRef.String(), Platform: "linux/arm64,linux/amd64",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Images) != 2 {
+		t.Fatalf("Images = %+v, want two", res.Images)
+	}
+	for _, im := range res.Images {
+		img := pull(t, host+"/flows@"+im.Digest)
+		layers, err := img.Layers()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d, _ := layers[0].Digest(); len(layers) != 3 || d != baseLayers[im.Platform] {
+			t.Errorf("%s image: %d layers, the first %v; want 3, the %s base's %s first", im.Platform, len(layers), d, im.Platform, baseLayers[im.Platform])
+		}
+		if got := string(extract(t, img)["etc/base-arch"].data); got != "base for "+strings.TrimPrefix(im.Platform, "linux/")+"\n" {
+			t.Errorf("%s image: etc/base-arch = %q, want the %s base's", im.Platform, got, im.Platform)
 		}
 	}
 }

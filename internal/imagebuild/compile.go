@@ -45,7 +45,7 @@ func compile(ctx context.Context, dir string, plat *v1.Platform, out string) (*p
 	if p.name == "." || p.name == "/" || p.name == "command-line-arguments" {
 		p.name = "flows"
 	}
-	binDir := filepath.Join(out, plat.OS+"_"+plat.Architecture)
+	binDir := filepath.Join(out, strings.Join([]string{plat.OS, plat.Architecture, plat.Variant}, "_"))
 	p.path = filepath.Join(binDir, p.name)
 	if err := goBuild(ctx, dir, plat, p.path); err != nil {
 		return nil, err

@@ -155,11 +155,48 @@ func mergeEnv(base, add []string) []string {
 	return out
 }
 
-// push writes img to the registry under its tag and returns the result.
-func push(ctx context.Context, o Options, plat *v1.Platform, img v1.Image, p *program, flows []Flow) (Result, error) {
-	digest, err := img.Digest()
+// push writes the image, or for several platforms an OCI image index of
+// the images, to the registry under its tag and returns the result.
+func push(ctx context.Context, o Options, plats []*v1.Platform, imgs []v1.Image, p *program, flows []Flow) (Result, error) {
+	res := Result{Flows: flows, Binary: path.Join(BinDir, p.name), Index: len(imgs) > 1}
+	for i, img := range imgs {
+		d, err := img.Digest()
+		if err != nil {
+			return Result{}, fmt.Errorf("build image: %w", err)
+		}
+		size, err := imageSize(img)
+		if err != nil {
+			return Result{}, err
+		}
+		res.Images = append(res.Images, Image{Platform: plats[i].String(), Digest: d.String(), Size: size})
+		res.Platforms = append(res.Platforms, plats[i].String())
+		res.Size += size
+	}
+	res.Platform = strings.Join(res.Platforms, ",")
+	cf, err := imgs[0].ConfigFile()
 	if err != nil {
 		return Result{}, fmt.Errorf("build image: %w", err)
+	}
+	res.Labels = cf.Config.Labels
+
+	var (
+		digest v1.Hash
+		write  func(name.Reference, ...remote.Option) error
+	)
+	if len(imgs) == 1 {
+		if digest, err = imgs[0].Digest(); err != nil {
+			return Result{}, fmt.Errorf("build image: %w", err)
+		}
+		write = func(r name.Reference, opts ...remote.Option) error { return remote.Write(r, imgs[0], opts...) }
+	} else {
+		idx, err := index(plats, imgs)
+		if err != nil {
+			return Result{}, err
+		}
+		if digest, err = idx.Digest(); err != nil {
+			return Result{}, fmt.Errorf("build image index: %w", err)
+		}
+		write = func(r name.Reference, opts ...remote.Option) error { return remote.WriteIndex(r, idx, opts...) }
 	}
 	repo, err := name.NewRepository(o.Repo)
 	if err != nil {
@@ -170,36 +207,47 @@ func push(ctx context.Context, o Options, plat *v1.Platform, img v1.Image, p *pr
 		tag = digest.Hex[:12]
 	}
 	ref := repo.Tag(tag)
-	if err := remote.Write(ref, img, remote.WithContext(ctx), remote.WithAuthFromKeychain(authn.DefaultKeychain)); err != nil {
+	if err := write(ref, remote.WithContext(ctx), remote.WithAuthFromKeychain(authn.DefaultKeychain)); err != nil {
 		return Result{}, fmt.Errorf("push %s: %w (check that the registry %s is reachable and that you may push to it: log in with docker login %s)",
 			ref, err, repo.RegistryStr(), repo.RegistryStr())
 	}
+	res.Ref = repo.Digest(digest.String()).String()
+	res.Tag = ref.String()
+	res.Digest = digest.String()
+	return res, nil
+}
+
+// index returns the OCI image index of imgs, each with its platform.
+func index(plats []*v1.Platform, imgs []v1.Image) (v1.ImageIndex, error) {
+	adds := make([]mutate.IndexAddendum, len(imgs))
+	for i, img := range imgs {
+		mt, err := img.MediaType()
+		if err != nil {
+			return nil, fmt.Errorf("build image index: %w", err)
+		}
+		adds[i] = mutate.IndexAddendum{
+			Add:        img,
+			Descriptor: v1.Descriptor{MediaType: mt, Platform: plats[i]},
+		}
+	}
+	return mutate.AppendManifests(mutate.IndexMediaType(empty.Index, types.OCIImageIndex), adds...), nil
+}
+
+// imageSize is the sum of the compressed sizes of img's layers.
+func imageSize(img v1.Image) (int64, error) {
 	layers, err := img.Layers()
 	if err != nil {
-		return Result{}, fmt.Errorf("build image: %w", err)
+		return 0, fmt.Errorf("build image: %w", err)
 	}
 	var size int64
 	for _, l := range layers {
 		n, err := l.Size()
 		if err != nil {
-			return Result{}, fmt.Errorf("build image: %w", err)
+			return 0, fmt.Errorf("build image: %w", err)
 		}
 		size += n
 	}
-	cf, err := img.ConfigFile()
-	if err != nil {
-		return Result{}, fmt.Errorf("build image: %w", err)
-	}
-	return Result{
-		Ref:      repo.Digest(digest.String()).String(),
-		Tag:      ref.String(),
-		Digest:   digest.String(),
-		Platform: plat.String(),
-		Size:     size,
-		Flows:    flows,
-		Binary:   path.Join(BinDir, p.name),
-		Labels:   cf.Config.Labels,
-	}, nil
+	return size, nil
 }
 
 // tarLayer is an uncompressed layer being written: files owned by UID with
