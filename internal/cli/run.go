@@ -445,55 +445,41 @@ func (c *CLI) logPrinter(asJSON bool) func(api.LogLine) error {
 }
 
 func (c *CLI) runCancelCommand() *cobra.Command {
-	var f clientFlags
-	cmd := &cobra.Command{
+	return c.runActionCommand(&cobra.Command{
 		Use:   "cancel ID",
 		Short: "Cancel a flow run that has not finished (a running one stops within a heartbeat)",
-		Args:  usageArgs(cobra.ExactArgs(1)),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			cl, err := c.connect(&f)
-			if err != nil {
-				return err
-			}
-			run, err := cl.CancelFlowRun(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			if f.json {
-				return printJSON(c.stdout, run)
-			}
-			fmt.Fprintf(c.stdout, "Flow run %s: %s\n", run.ID, stateText(run.State))
-			return nil
-		},
-	}
-	c.addClientFlags(cmd, &f, false)
-	return cmd
+	}, (*client.Client).CancelFlowRun)
 }
 
 func (c *CLI) runRestartCommand() *cobra.Command {
-	var f clientFlags
-	cmd := &cobra.Command{
+	return c.runActionCommand(&cobra.Command{
 		Use:   "restart ID",
 		Short: "Run a failed or cancelled flow run again, re-running only what did not succeed",
 		Long: "Schedule a finished, unsuccessful flow run again. Its next runner re-runs only the\n" +
 			"failed and unfinished task runs (of a mapped task, only the failed children) and reuses\n" +
 			"the persisted results of every task run that succeeded.",
-		Args: usageArgs(cobra.ExactArgs(1)),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			cl, err := c.connect(&f)
-			if err != nil {
-				return err
-			}
-			run, err := cl.RestartFlowRun(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			if f.json {
-				return printJSON(c.stdout, run)
-			}
-			fmt.Fprintf(c.stdout, "Flow run %s: %s\n", run.ID, stateText(run.State))
-			return nil
-		},
+	}, (*client.Client).RestartFlowRun)
+}
+
+// runActionCommand completes cmd as a command that applies act to the flow
+// run named by its one argument and prints the run's new state.
+func (c *CLI) runActionCommand(cmd *cobra.Command, act func(*client.Client, context.Context, string) (*api.FlowRun, error)) *cobra.Command {
+	var f clientFlags
+	cmd.Args = usageArgs(cobra.ExactArgs(1))
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		cl, err := c.connect(&f)
+		if err != nil {
+			return err
+		}
+		run, err := act(cl, cmd.Context(), args[0])
+		if err != nil {
+			return err
+		}
+		if f.json {
+			return printJSON(c.stdout, run)
+		}
+		fmt.Fprintf(c.stdout, "Flow run %s: %s\n", run.ID, stateText(run.State))
+		return nil
 	}
 	c.addClientFlags(cmd, &f, false)
 	return cmd
