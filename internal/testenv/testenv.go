@@ -1,6 +1,7 @@
 // Package testenv holds test helpers that start REAL things: a PostgreSQL
-// cluster today, and later an OCI registry, a Docker engine check that really
-// pings the daemon, and a headless Chromium.
+// cluster, an OCI registry on loopback, a Docker engine client that really
+// pinged the daemon, a busybox base image made without any registry, and
+// later a headless Chromium.
 //
 // A test that needs something the machine lacks skips with a message saying
 // what to install. In CI, REEVE_TEST_REQUIRE (a comma-separated list of
