@@ -177,6 +177,12 @@ type Exit struct {
 	// Unknown is set when the runner saw the program end but not how
 	// (a recovered process that is not the runner's child).
 	Unknown bool
+	// Reason, when set, says why the program ended in words a user can
+	// act on, to follow "the flow program ...", e.g. "was killed for
+	// running out of memory: it used all of its 64 MiB limit (raise the
+	// flow's memory with --memory)". It takes the place of the plain exit
+	// status in String.
+	Reason string
 }
 
 // Success reports whether the program exited with status 0.
@@ -191,6 +197,8 @@ func (e Exit) String() string {
 	switch {
 	case e.StartErr != nil:
 		return "could not start: " + e.StartErr.Error()
+	case e.Reason != "":
+		return e.Reason
 	case e.Unknown:
 		return "ended (its exit status is unknown: the agent restarted while it ran)"
 	case e.Signal != "":
@@ -205,4 +213,26 @@ type Saved struct {
 	Runner string          `json:"runner"` // the runner's kind, e.g. "process"
 	ID     string          `json:"id"`     // the handle's ID
 	Data   json.RawMessage `json:"data"`
+}
+
+// Finder is implemented by runners that can list the programs they started
+// for their agent by themselves (the Docker runner, by container label), so
+// that an agent that restarts without its records still finds them.
+type Finder interface {
+	// Find returns the programs of this runner's agent that still run,
+	// and removes what is left of those that ended (exited containers).
+	Find(ctx context.Context) ([]Found, error)
+}
+
+// Found is a running program a Finder found.
+type Found struct {
+	FlowRunID string
+	Attempt   int
+	// Token is the run token the program was started with, so that the
+	// agent can ship its output to the run's log again.
+	Token string
+	// Program names the program for people, e.g. the image reference.
+	Program string
+	// Saved is the record Recover takes to watch the program again.
+	Saved Saved
 }
