@@ -372,6 +372,7 @@ func (a *Agent) launch(ctx, waitCtx context.Context, claim *api.Claim) {
 		APIURL:    a.apiURL,
 		APIToken:  claim.Token,
 		Output:    logs.output,
+		Note:      func(msg string) { logs.note("INFO", msg) },
 	}
 	h, err := a.cfg.Runner.Start(ctx, spec)
 	if err != nil {

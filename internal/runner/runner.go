@@ -101,6 +101,10 @@ type Spec struct {
 	// Output receives the program's stdout and stderr, line by line, from
 	// the runner's goroutines (one at a time). Nil discards the output.
 	Output func(Line)
+	// Note, when set, receives what the runner has to tell the run's
+	// reader (it goes to the run's log at INFO, from the agent), e.g. that
+	// it rewrote a loopback API address so a container can reach it.
+	Note func(msg string)
 }
 
 // Validate checks the spec, naming the offending field.
