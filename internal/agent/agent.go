@@ -369,6 +369,8 @@ func (a *Agent) launch(ctx, waitCtx context.Context, claim *api.Claim) {
 		Attempt:   fr.Attempt,
 		Storage:   v.Storage,
 		Env:       v.RunConfig.Env,
+		CPU:       v.RunConfig.CPU,
+		Memory:    v.RunConfig.Memory,
 		APIURL:    a.apiURL,
 		APIToken:  claim.Token,
 		Output:    logs.output,

@@ -94,6 +94,10 @@ type Spec struct {
 	Storage api.Storage
 	// Env is the run configuration's environment.
 	Env map[string]string
+	// CPU and Memory are the run configuration's limits, as written there
+	// ("500m" or "2" cores; "512Mi"), or "" for none. Runners that can
+	// enforce them do (the Docker runner); the process runner does not.
+	CPU, Memory string
 	// APIURL and APIToken are the server URL the program calls and the
 	// run's token (from the claim).
 	APIURL   string
