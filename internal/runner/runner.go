@@ -98,6 +98,10 @@ type Spec struct {
 	// ("500m" or "2" cores; "512Mi"), or "" for none. Runners that can
 	// enforce them do (the Docker runner); the process runner does not.
 	CPU, Memory string
+	// Platform is the platform the run configuration asks for, like
+	// "linux/arm64", or "" for the agent's own. The Docker runner pulls
+	// and runs the image's variant for it.
+	Platform string
 	// APIURL and APIToken are the server URL the program calls and the
 	// run's token (from the claim).
 	APIURL   string
