@@ -67,9 +67,11 @@ type Options struct {
 	// Repo is the repository to push to, e.g. "localhost:5000/flows".
 	// Required.
 	Repo string
-	// BaseImage is the image the layers go on. "" or "scratch" is the
-	// empty image, enough for the static binary; anything else is a
-	// reference pulled with the user's registry credentials.
+	// BaseImage is the image the layers go on. "" or "static" is Reeve's
+	// minimal static base made on this machine (users, /tmp, CA
+	// certificates, time zones; see StaticBase), "scratch" the empty
+	// image; anything else is a reference pulled with the user's registry
+	// credentials.
 	BaseImage string
 	// Platform is the image's platform, "linux/ARCH[/VARIANT]", or a
 	// comma-separated list of them for an image index with one image per
@@ -105,7 +107,7 @@ func (o *Options) Validate() error {
 	if _, err := name.NewRepository(o.Repo); err != nil {
 		return fmt.Errorf("imagebuild: Repo %q: %w", o.Repo, err)
 	}
-	if o.BaseImage != "" && o.BaseImage != "scratch" {
+	if o.BaseImage != "" && o.BaseImage != StaticBase && o.BaseImage != ScratchBase {
 		if _, err := name.ParseReference(o.BaseImage); err != nil {
 			return fmt.Errorf("imagebuild: BaseImage %q: %w", o.BaseImage, err)
 		}

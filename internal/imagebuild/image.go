@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -27,10 +28,14 @@ import (
 // fixed, so the same inputs give the same digest.
 var epoch = time.Unix(0, 0).UTC()
 
-// baseImage returns the base image for plat: the empty image for "" and
-// "scratch", else the one pulled from its registry.
+// baseImage returns the base image for plat: Reeve's static base for ""
+// and "static", the empty image for "scratch", else the one pulled from
+// its registry.
 func baseImage(ctx context.Context, ref string, plat *v1.Platform) (v1.Image, error) {
-	if ref == "" || ref == "scratch" {
+	if ref == "" || ref == StaticBase {
+		return staticBase(ctx)
+	}
+	if ref == ScratchBase {
 		img := mutate.MediaType(empty.Image, types.OCIManifestSchema1)
 		return mutate.ConfigMediaType(img, types.OCIConfigJSON), nil
 	}
@@ -76,11 +81,17 @@ func assemble(ctx context.Context, o Options, plat *v1.Platform, p *program, flo
 		if err != nil {
 			return nil, fmt.Errorf("--file %s:%s: %w", f.Src, f.Dst, err)
 		}
-		if !fi.Mode().IsRegular() {
-			return nil, fmt.Errorf("--file %s:%s: %s is not a regular file: give a file (directories are not supported yet)", f.Src, f.Dst, f.Src)
-		}
-		if err := specs.addFile(path.Clean(f.Dst), f.Src, int64(fi.Mode().Perm()|0o444)); err != nil {
-			return nil, err
+		switch {
+		case fi.IsDir():
+			if err := specs.addTree(path.Clean(f.Dst), f.Src); err != nil {
+				return nil, fmt.Errorf("--file %s:%s: %w", f.Src, f.Dst, err)
+			}
+		case fi.Mode().IsRegular():
+			if err := specs.addFile(path.Clean(f.Dst), f.Src, int64(fi.Mode().Perm()|0o444)); err != nil {
+				return nil, err
+			}
+		default:
+			return nil, fmt.Errorf("--file %s:%s: %s is neither a regular file nor a directory", f.Src, f.Dst, f.Src)
 		}
 	}
 	var adds []mutate.Addendum
@@ -251,19 +262,20 @@ func imageSize(img v1.Image) (int64, error) {
 }
 
 // tarLayer is an uncompressed layer being written: files owned by UID with
-// the epoch as their time, with their parent directories.
+// the epoch as their time, with their parent directories (UID's under the
+// working directory, root's elsewhere).
 type tarLayer struct {
 	buf  bytes.Buffer
 	tw   *tar.Writer
 	dirs map[string]bool
 }
 
-func (t *tarLayer) header(h *tar.Header) error {
+func (t *tarLayer) header(h *tar.Header, uid int) error {
 	if t.tw == nil {
 		t.tw = tar.NewWriter(&t.buf)
 		t.dirs = map[string]bool{}
 	}
-	h.Uid, h.Gid = UID, UID
+	h.Uid, h.Gid = uid, uid
 	h.ModTime = epoch
 	h.Format = tar.FormatPAX
 	return t.tw.WriteHeader(h)
@@ -277,7 +289,13 @@ func (t *tarLayer) mkdirAll(dir string) error {
 	if err := t.mkdirAll(path.Dir(dir)); err != nil {
 		return err
 	}
-	if err := t.header(&tar.Header{Typeflag: tar.TypeDir, Name: strings.TrimPrefix(dir, "/") + "/", Mode: 0o755}); err != nil {
+	// Directories outside the working directory (/etc, /usr, ...) stay
+	// root's, so that the program cannot write where the system's files are.
+	owner := 0
+	if dir == WorkDir || strings.HasPrefix(dir, WorkDir+"/") {
+		owner = UID
+	}
+	if err := t.header(&tar.Header{Typeflag: tar.TypeDir, Name: strings.TrimPrefix(dir, "/") + "/", Mode: 0o755}, owner); err != nil {
 		return err
 	}
 	t.dirs[dir] = true
@@ -293,11 +311,43 @@ func (t *tarLayer) addFile(dst, src string, mode int64) error {
 	if err := t.mkdirAll(path.Dir(dst)); err != nil {
 		return err
 	}
-	if err := t.header(&tar.Header{Typeflag: tar.TypeReg, Name: strings.TrimPrefix(dst, "/"), Mode: mode, Size: int64(len(data))}); err != nil {
+	if err := t.header(&tar.Header{Typeflag: tar.TypeReg, Name: strings.TrimPrefix(dst, "/"), Mode: mode, Size: int64(len(data))}, UID); err != nil {
 		return err
 	}
 	_, err = t.tw.Write(data)
 	return err
+}
+
+// addTree adds the directory src at dst: its subdirectories and regular
+// files, in name order, readable by everyone (executables stay
+// executable). Symbolic links are refused: what they point at on this
+// machine would not be in the image.
+func (t *tarLayer) addTree(dst, src string) error {
+	if err := t.mkdirAll(dst); err != nil {
+		return err
+	}
+	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(src, p)
+		if err != nil || rel == "." {
+			return err
+		}
+		target := path.Join(dst, filepath.ToSlash(rel))
+		switch {
+		case d.IsDir():
+			return t.mkdirAll(target)
+		case d.Type().IsRegular():
+			fi, err := d.Info()
+			if err != nil {
+				return err
+			}
+			return t.addFile(target, p, int64(fi.Mode().Perm()|0o444))
+		default:
+			return fmt.Errorf("%s is not a regular file or a directory (symbolic links and devices are not copied): replace it with the file itself", p)
+		}
+	})
 }
 
 // layer closes the tar stream and returns it as a gzip-compressed layer.
