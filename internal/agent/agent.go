@@ -569,6 +569,7 @@ func (a *Agent) recover(ctx, waitCtx context.Context) error {
 	for _, err := range bad {
 		a.log.WarnContext(ctx, "skipping a record the agent cannot read", "err", err)
 	}
+	recs = a.found(ctx, recs)
 	active, err := a.claimedRuns(ctx)
 	if err != nil {
 		return fmt.Errorf("agent %s: list the runs it claimed before: %w", a.cfg.Name, err)
@@ -629,6 +630,38 @@ func (a *Agent) recover(ctx, waitCtx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// found adds to recs the programs a runner that is a runner.Finder finds
+// by itself (the Docker runner, by its containers' labels) and the agent
+// has no record of: its data directory was lost or is on another machine.
+// The runner removes what is left of programs that ended.
+func (a *Agent) found(ctx context.Context, recs []record) []record {
+	f, ok := a.cfg.Runner.(runner.Finder)
+	if !ok {
+		return recs
+	}
+	found, err := f.Find(ctx)
+	if err != nil {
+		a.log.WarnContext(ctx, "cannot list the agent's programs; only its records are used", "err", err)
+		return recs
+	}
+	have := map[string]bool{}
+	for _, rec := range recs {
+		have[runKey(rec.FlowRunID, rec.Attempt)] = true
+	}
+	for _, fd := range found {
+		if have[runKey(fd.FlowRunID, fd.Attempt)] {
+			continue
+		}
+		a.log.InfoContext(ctx, "found a running flow program the agent had no record of", "flow_run", fd.FlowRunID, "attempt", fd.Attempt, "program", fd.Program)
+		rec := record{FlowRunID: fd.FlowRunID, Attempt: fd.Attempt, Token: fd.Token, Program: fd.Program, Handle: fd.Saved}
+		if err := a.records.save(rec); err != nil {
+			a.log.WarnContext(ctx, "cannot save the record of a found flow program", "err", err)
+		}
+		recs = append(recs, rec)
+	}
+	return recs
 }
 
 // claimedRuns lists the runs the server says this agent claimed and did
