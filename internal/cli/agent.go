@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"github.com/reevehq/reeve/api"
 	"github.com/reevehq/reeve/internal/agent"
 	"github.com/reevehq/reeve/internal/errs"
+	"github.com/reevehq/reeve/internal/runner"
 	"github.com/reevehq/reeve/internal/runner/process"
 )
 
@@ -89,9 +91,18 @@ func (c *CLI) agentProcessCommand() *cobra.Command {
 			"The token (--token, REEVE_TOKEN or reeve login's) must have the role agent or admin.",
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return c.runProcessAgent(cmd, &f)
+			return c.runAgent(cmd, &f, process.Kind, func(_ context.Context, _ string, dataDir string) (runner.Runner, func(), error) {
+				r, err := process.New(process.Config{Dir: filepath.Join(dataDir, "output")})
+				return r, func() {}, err
+			})
 		},
 	}
+	c.addAgentFlags(cmd, &f)
+	return cmd
+}
+
+// addAgentFlags adds the flags every agent command has.
+func (c *CLI) addAgentFlags(cmd *cobra.Command, f *agentFlags) {
 	fl := cmd.Flags()
 	addConnFlags(fl, &f.conn)
 	fl.StringVar(&f.name, "name", "", "the agent's name: an agent started again with the same name is the same agent (default: the host name)")
@@ -112,10 +123,15 @@ func (c *CLI) agentProcessCommand() *cobra.Command {
 	bindEnv(fl, "stop-grace", "REEVE_AGENT_STOP_GRACE")
 	bindEnv(fl, "log-format", "REEVE_LOG_FORMAT")
 	bindEnv(fl, "log-level", "REEVE_LOG_LEVEL")
-	return cmd
 }
 
-func (c *CLI) runProcessAgent(cmd *cobra.Command, f *agentFlags) error {
+// newRunner makes an agent's runner once its flags are checked; the
+// function it returns releases what the runner holds.
+type newRunner func(ctx context.Context, name, dataDir string) (runner.Runner, func(), error)
+
+// runAgent checks the flags, makes the runner and runs the agent until
+// the command's context ends.
+func (c *CLI) runAgent(cmd *cobra.Command, f *agentFlags, kind string, mk newRunner) error {
 	log, err := newLogger(c.stderr, f.logFormat, f.logLevel)
 	if err != nil {
 		return err
@@ -156,14 +172,15 @@ func (c *CLI) runProcessAgent(cmd *cobra.Command, f *agentFlags) error {
 	if err != nil {
 		return err
 	}
-	r, err := process.New(process.Config{Dir: filepath.Join(dataDir, "output")})
+	r, release, err := mk(cmd.Context(), name, dataDir)
 	if err != nil {
 		return err
 	}
+	defer release()
 	a, err := agent.New(agent.Config{
 		Client:         cl,
 		Runner:         r,
-		Kind:           process.Kind,
+		Kind:           kind,
 		Name:           name,
 		Labels:         labels,
 		MaxRuns:        f.maxRuns,
@@ -176,7 +193,7 @@ func (c *CLI) runProcessAgent(cmd *cobra.Command, f *agentFlags) error {
 	if err != nil {
 		return usageError{err}
 	}
-	log.Info("process agent starting", "server", cl.URL(), "data_dir", dataDir)
+	log.Info(kind+" agent starting", "server", cl.URL(), "data_dir", dataDir)
 	err = a.Run(cmd.Context())
 	if errors.Is(err, errs.ErrForbidden) || errors.Is(err, errs.ErrUnauthorized) {
 		return fmt.Errorf("%w (an agent's token needs the role agent or admin: create one with `reeve token create NAME --role agent`)", err)
