@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -24,6 +25,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
@@ -96,6 +98,11 @@ func TestPullFails(t *testing.T) {
 	closed := closedAddr(t)
 	never := e.push(t, e.reg, "echo never pulled", nil)
 	missing := e.reg + "/reeve-test/not-pushed@sha256:" + strings.Repeat("ab", 32)
+	other := "linux/s390x" // not this engine's
+	if runtime.GOARCH == "s390x" {
+		other = "linux/riscv64"
+	}
+	armOnly := e.pushIndex(t, other)
 	for _, tt := range []struct {
 		name  string
 		image string
@@ -105,6 +112,7 @@ func TestPullFails(t *testing.T) {
 		{"NotPushed", missing, docker.PullMissing, []string{"was it pushed? reeve deploy pushes it"}},
 		{"NotPushedAlways", missing, docker.PullAlways, []string{"was it pushed?"}},
 		{"RegistryUnreachable", closed + "/reeve-test/x@sha256:" + strings.Repeat("cd", 32), docker.PullMissing, []string{"unreachable", closed}},
+		{"NoPlatform", armOnly, docker.PullMissing, []string{"has no variant for this engine's platform linux/" + runtime.GOARCH + ", only for " + other}},
 		{"NeverAbsent", never, docker.PullNever, []string{"not present on this engine and --pull never", "docker pull " + never}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -115,6 +123,7 @@ func TestPullFails(t *testing.T) {
 				stop(h)
 				t.Fatalf("Start of %s succeeded, want an error", tt.image)
 			}
+			t.Logf("the error: %v", err)
 			for _, want := range append(tt.want, tt.image) {
 				if !strings.Contains(err.Error(), want) {
 					t.Errorf("the error %q does not say %q", err, want)
@@ -140,6 +149,7 @@ func TestPullAuth(t *testing.T) {
 	if err == nil {
 		t.Fatal("Start without credentials succeeded, want access denied")
 	}
+	t.Logf("the error: %v", err)
 	for _, want := range []string{image, "access denied", "docker login " + reg} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("the error %q does not say %q", err, want)
@@ -228,6 +238,7 @@ func TestAPIURL(t *testing.T) {
 			if !exit.Success() {
 				t.Fatalf("exit = %+v\noutput:\n%s", exit, out)
 			}
+			t.Logf("notes:\n%s", notes)
 			if !out.has(runner.Stdout, "url="+tt.wantURL) {
 				t.Errorf("the container's REEVE_API_URL is not %s:\n%s", tt.wantURL, out)
 			}
@@ -410,6 +421,7 @@ func TestEngineUnreachable(t *testing.T) {
 		r.Close()
 		t.Fatal("New succeeded without an engine")
 	}
+	t.Logf("the error: %v", err)
 	for _, want := range []string{"the Docker engine at unix:///nonexistent.sock is unreachable", "start Docker or set DOCKER_HOST"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("the error %q does not say %q", err, want)
@@ -533,6 +545,41 @@ func (e *env) push(t *testing.T, reg, script string, auth authn.Authenticator) s
 	e.images = append(e.images, ref)
 	e.mu.Unlock()
 	return ref
+}
+
+// pushIndex pushes an image index with one image, of platform, and
+// returns its digest reference.
+func (e *env) pushIndex(t *testing.T, platform string) string {
+	t.Helper()
+	p, err := v1.ParsePlatform(platform)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img := testenv.BusyboxBase(t)
+	cfg, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg = cfg.DeepCopy()
+	cfg.OS, cfg.Architecture = p.OS, p.Architecture
+	if img, err = mutate.ConfigFile(img, cfg); err != nil {
+		t.Fatal(err)
+	}
+	idx := mutate.AppendManifests(empty.Index, mutate.IndexAddendum{Add: img, Descriptor: v1.Descriptor{Platform: p}})
+	tag, err := name.NewTag(e.reg + "/reeve-test/" + strings.ToLower(rand.Text()[:8]) + ":latest")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	defer tr.CloseIdleConnections()
+	if err := remote.WriteIndex(tag, idx, remote.WithContext(t.Context()), remote.WithTransport(tr)); err != nil {
+		t.Fatalf("push %s: %v", tag, err)
+	}
+	digest, err := idx.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tag.Context().Digest(digest.String()).String()
 }
 
 func scriptLayer(script string) (v1.Layer, error) {

@@ -39,7 +39,7 @@ func parseCPU(s string) (int64, error) {
 
 // memoryUnits are the suffixes of a Kubernetes-style quantity of bytes.
 var memoryUnits = map[string]float64{
-	"": 1,
+	"":  1,
 	"k": 1e3, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18,
 	"Ki": 1 << 10, "Mi": 1 << 20, "Gi": 1 << 30, "Ti": 1 << 40, "Pi": 1 << 50, "Ei": 1 << 60,
 }

@@ -5,12 +5,14 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"strings"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/moby/moby/api/types/registry"
 	"github.com/moby/moby/client"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -28,7 +30,7 @@ func (r *Runner) ensureImage(ctx context.Context, image string, platform *ocispe
 			return nil
 		}
 		if r.pull == PullNever {
-			return fmt.Errorf("the flow program's image %s is not present on this engine and --pull never: pull it on the agent's machine (docker pull %s), or run the agent with --pull missing", image, image)
+			return fmt.Errorf("the image is not present on this engine and --pull never: pull it on the agent's machine (docker pull %s), or run the agent with --pull missing", image)
 		}
 	}
 	start := time.Now()
@@ -48,7 +50,7 @@ func (r *Runner) hasImage(ctx context.Context, image string, platform *ocispec.P
 	case cerrdefs.IsNotFound(err):
 		return false, nil
 	case err != nil:
-		return false, r.engineError(fmt.Sprintf("look for the image %s", image), err)
+		return false, r.engineError("look for the image on the engine", err)
 	case platform != nil && (res.Os != platform.OS || res.Architecture != platform.Architecture):
 		return false, nil // the engine has another platform's variant
 	}
@@ -60,7 +62,7 @@ func (r *Runner) hasImage(ctx context.Context, image string, platform *ocispec.P
 func (r *Runner) pullImage(ctx context.Context, image string, platform *ocispec.Platform) error {
 	ref, err := name.ParseReference(image)
 	if err != nil {
-		return fmt.Errorf("the flow program's image %q is not an image reference: %v", image, err)
+		return fmt.Errorf("it is not an image reference (%v): deploy the flow again with reeve deploy", err)
 	}
 	auth, err := r.registryAuth(ctx, ref)
 	if err != nil {
@@ -86,14 +88,14 @@ func (r *Runner) registryAuth(ctx context.Context, ref name.Reference) (string, 
 	reg := ref.Context().Registry
 	a, err := r.keychain.Resolve(reg)
 	if err != nil {
-		return "", fmt.Errorf("pull the image %s: find the credentials for %s: %w", ref, reg.RegistryStr(), err)
+		return "", fmt.Errorf("pull: find the credentials for %s: %w", reg.RegistryStr(), err)
 	}
 	if a == authn.Anonymous {
 		return "", nil
 	}
 	cfg, err := authn.Authorization(ctx, a)
 	if err != nil {
-		return "", fmt.Errorf("pull the image %s: get the credentials for %s: %w", ref, reg.RegistryStr(), err)
+		return "", fmt.Errorf("pull: get the credentials for %s: %w", reg.RegistryStr(), err)
 	}
 	if *cfg == (authn.AuthConfig{}) {
 		return "", nil
@@ -107,14 +109,14 @@ func (r *Runner) registryAuth(ctx context.Context, ref name.Reference) (string, 
 		RegistryToken: cfg.RegistryToken,
 	})
 	if err != nil {
-		return "", fmt.Errorf("pull the image %s: encode the credentials: %w", ref, err)
+		return "", fmt.Errorf("pull: encode the credentials for %s: %w", reg.RegistryStr(), err)
 	}
 	return base64.URLEncoding.EncodeToString(data), nil
 }
 
 // pullError says why a pull failed, and what to do, naming the image.
 func (r *Runner) pullError(ctx context.Context, ref name.Reference, platform *ocispec.Platform, err error) error {
-	image, reg := ref.String(), ref.Context().RegistryStr()
+	reg := ref.Context().RegistryStr()
 	msg := strings.ToLower(err.Error())
 	has := func(subs ...string) bool {
 		for _, s := range subs {
@@ -126,24 +128,28 @@ func (r *Runner) pullError(ctx context.Context, ref name.Reference, platform *oc
 	}
 	switch {
 	case client.IsErrConnectionFailed(err):
-		return r.engineError("pull the image "+image, err)
+		return r.engineError("pull", err)
 	case ctx.Err() != nil:
-		return fmt.Errorf("pull the image %s: %w", image, ctx.Err())
+		return fmt.Errorf("pull: %w", ctx.Err())
 	case cerrdefs.IsUnauthorized(err) || cerrdefs.IsPermissionDenied(err) ||
 		has("unauthorized", "denied", "authentication required", "no basic auth credentials", "forbidden"):
-		return fmt.Errorf("pull the image %s: access denied by the registry %s (%v): run `docker login %s` on the agent's machine as the agent's user, or check the image's name", image, reg, err, reg)
+		return fmt.Errorf("pull: access denied by the registry %s (%v): run `docker login %s` on the agent's machine as the agent's user, or check the image's name", reg, err, reg)
 	case has("no matching manifest", "does not match the specified platform", "no match for platform"):
 		want := "this engine's platform " + r.enginePlatform(ctx)
 		if platform != nil {
 			want = "the platform " + formatPlatform(platform) + " the run configuration asks for"
 		}
-		return fmt.Errorf("pull the image %s: it has no variant for %s (%v): build and push the image for that platform, or change the flow's platform", image, want, err)
+		has := ""
+		if ps := r.imagePlatforms(ctx, ref); len(ps) > 0 {
+			has = ", only for " + strings.Join(ps, ", ")
+		}
+		return fmt.Errorf("pull: the image has no variant for %s%s (%v): build and push the image for that platform, or set the flow's platform to one it has", want, has, err)
 	case cerrdefs.IsNotFound(err) || has("manifest unknown", "not found", "does not exist", "name unknown"):
-		return fmt.Errorf("pull the image %s: the registry %s does not have it (%v): was it pushed? reeve deploy pushes it", image, reg, err)
+		return fmt.Errorf("pull: the registry %s does not have it (%v): was it pushed? reeve deploy pushes it", reg, err)
 	case has("connection refused", "no such host", "i/o timeout", "dial tcp", "network is unreachable", "tls handshake", "server gave http response", "connection reset", "context deadline exceeded", "eof"):
-		return fmt.Errorf("pull the image %s: the registry %s is unreachable from the Docker engine (%v): check that it runs and that the engine's machine reaches it (DNS, firewall, proxy, insecure-registries)", image, reg, err)
+		return fmt.Errorf("pull: the registry %s is unreachable from the Docker engine (%v): check that it runs and that the engine's machine reaches it (DNS, firewall, proxy, insecure-registries)", reg, err)
 	}
-	return fmt.Errorf("pull the image %s: %w", image, err)
+	return fmt.Errorf("pull: %w", err)
 }
 
 // enginePlatform names the engine's platform, like "linux/amd64".
@@ -172,4 +178,44 @@ func (r *Runner) engineError(op string, err error) error {
 
 func unreachable(host string, err error) error {
 	return fmt.Errorf("the Docker engine at %s is unreachable: %v; start Docker or set DOCKER_HOST", host, err)
+}
+
+// imagePlatforms returns the platforms an image in a registry has, as far
+// as the agent can tell (the registry may be the engine's to reach only):
+// nil when it cannot.
+func (r *Runner) imagePlatforms(ctx context.Context, ref name.Reference) []string {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	tr := remote.DefaultTransport.(*http.Transport).Clone()
+	defer tr.CloseIdleConnections()
+	desc, err := remote.Get(ref, remote.WithContext(ctx), remote.WithTransport(tr), remote.WithAuthFromKeychain(r.keychain))
+	if err != nil {
+		return nil
+	}
+	var out []string
+	if desc.MediaType.IsIndex() {
+		idx, err := desc.ImageIndex()
+		if err != nil {
+			return nil
+		}
+		m, err := idx.IndexManifest()
+		if err != nil {
+			return nil
+		}
+		for _, d := range m.Manifests {
+			if d.Platform != nil && d.Platform.OS != "unknown" { // attestations
+				out = append(out, d.Platform.String())
+			}
+		}
+		return out
+	}
+	img, err := desc.Image()
+	if err != nil {
+		return nil
+	}
+	cfg, err := img.ConfigFile()
+	if err != nil {
+		return nil
+	}
+	return []string{cfg.Platform().String()}
 }
