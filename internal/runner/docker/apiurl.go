@@ -15,22 +15,30 @@ import (
 	"github.com/moby/moby/client"
 )
 
-// apiURL returns the REEVE_API_URL of a container, for the server URL
-// specURL of the claim, and what to tell the run's reader about it ("" for
-// nothing).
-func (r *Runner) apiURL(ctx context.Context, specURL string) (string, string, error) {
+// apiAddress is the server address a container gets.
+type apiAddress struct {
+	url  string // REEVE_API_URL
+	note string // what to tell the run's reader, or ""
+	// relay is "LISTEN>TARGET" when the runner relays the address, or "".
+	relay string
+}
+
+// apiURL returns the server address of a container, for the server URL
+// specURL of the claim.
+func (r *Runner) apiURL(ctx context.Context, specURL string) (apiAddress, error) {
 	if r.cfg.APIURL != "" {
-		return r.cfg.APIURL, "", nil
+		return apiAddress{url: r.cfg.APIURL}, nil
 	}
-	if r.cfg.Network == "host" {
-		return specURL, "", nil
+	switch network := r.cfg.Network; {
+	case network == "host", network == "none", strings.HasPrefix(network, "container:"):
+		return apiAddress{url: specURL}, nil // the host's loopback, or no network at all
 	}
 	u, err := url.Parse(specURL)
 	if err != nil || u.Host == "" {
-		return specURL, "", nil // not ours to judge: the program reports it
+		return apiAddress{url: specURL}, nil // not ours to judge: the program reports it
 	}
 	if !isLoopback(u.Hostname()) {
-		return specURL, "", nil
+		return apiAddress{url: specURL}, nil
 	}
 	port := u.Port()
 	if port == "" {
@@ -42,22 +50,39 @@ func (r *Runner) apiURL(ctx context.Context, specURL string) (string, string, er
 	}
 	gw, err := r.gateway(ctx, network)
 	if err != nil {
-		return "", "", err
+		return apiAddress{}, err
 	}
 	addr := net.JoinHostPort(gw, port)
 	target := net.JoinHostPort(u.Hostname(), port)
 	relayed, err := r.ensureRelay(ctx, addr, target)
 	if err != nil {
-		return "", "", fmt.Errorf("the server address %s is loopback, which a container cannot reach, and the agent cannot relay %s to it: %v: give the agent --api-url with an address containers reach (e.g. the machine's IP address, or http://host.docker.internal:%s with Docker Desktop)", specURL, addr, err, port)
+		return apiAddress{}, fmt.Errorf("the server address %s is loopback, which a container cannot reach, and the agent cannot relay %s to it: %v: give the agent --api-url with an address containers reach (e.g. the machine's IP address, or http://host.docker.internal:%s with Docker Desktop)", specURL, addr, err, port)
 	}
 	rewritten := *u
 	rewritten.Host = addr
+	a := apiAddress{url: rewritten.String()}
 	how := fmt.Sprintf("the gateway of Docker network %q, where the server listens too", network)
 	if relayed {
 		how = fmt.Sprintf("the gateway of Docker network %q, relayed by the agent to %s", network, target)
+		a.relay = addr + ">" + target
 	}
-	note := fmt.Sprintf("the server address %s is loopback, which a container cannot reach: the container calls %s instead (%s); give the agent --api-url to choose the address", specURL, rewritten.String(), how)
-	return rewritten.String(), note, nil
+	a.note = fmt.Sprintf("the server address %s is loopback, which a container cannot reach: the container calls %s instead (%s); give the agent --api-url to choose the address", specURL, a.url, how)
+	return a, nil
+}
+
+// resumeRelay starts the relay a recovered container's label names again,
+// so that its server address keeps working after the agent restarted.
+func (r *Runner) resumeRelay(ctx context.Context, label string) {
+	addr, target, ok := strings.Cut(label, ">")
+	if !ok || addr == "" || target == "" {
+		return
+	}
+	if host, _, err := net.SplitHostPort(target); err != nil || !isLoopback(strings.Trim(host, "[]")) {
+		return // only ever relay to the machine itself
+	}
+	if _, err := r.ensureRelay(ctx, addr, target); err != nil {
+		r.log.WarnContext(ctx, "could not relay the server's address to a recovered container", "listen", addr, "target", target, "err", err)
+	}
 }
 
 // isLoopback reports whether host names the machine itself.

@@ -24,6 +24,10 @@ const (
 	LabelFlowRunID = "dev.reeve.flow-run-id" // the flow run's ID
 	LabelAttempt   = "dev.reeve.attempt"     // the run's attempt, in decimal
 	LabelManagedBy = "dev.reeve.managed-by"  // always "reeve"
+	// LabelAPIRelay is "LISTEN>TARGET" on a container whose server address
+	// the runner relays (see the package doc), so that a runner that
+	// recovers the container relays it again.
+	LabelAPIRelay = "dev.reeve.api-relay"
 )
 
 // managedBy is the value of LabelManagedBy.
@@ -165,12 +169,21 @@ func (r *Runner) Start(ctx context.Context, spec runner.Spec) (runner.Handle, er
 	if err := r.ensureImage(ctx, image, platform, note); err != nil {
 		return nil, fail(err)
 	}
-	apiURL, apiNote, err := r.apiURL(ctx, spec.APIURL)
+	apiAddr, err := r.apiURL(ctx, spec.APIURL)
 	if err != nil {
 		return nil, fail(err)
 	}
 	env := spec
-	env.APIURL = apiURL
+	env.APIURL = apiAddr.url
+	labels := map[string]string{
+		LabelAgent:     r.cfg.Agent,
+		LabelFlowRunID: spec.FlowRunID,
+		LabelAttempt:   strconv.Itoa(spec.Attempt),
+		LabelManagedBy: managedBy,
+	}
+	if apiAddr.relay != "" {
+		labels[LabelAPIRelay] = apiAddr.relay
+	}
 	name := containerName(spec.FlowRunID, spec.Attempt)
 	if err := r.clearName(ctx, name); err != nil {
 		return nil, fail(err)
@@ -187,15 +200,10 @@ func (r *Runner) Start(ctx context.Context, spec runner.Spec) (runner.Handle, er
 		Name:     name,
 		Platform: platform,
 		Config: &container.Config{
-			Image: image,
-			Cmd:   []string{runner.Command},
-			Env:   env.Environ(nil),
-			Labels: map[string]string{
-				LabelAgent:     r.cfg.Agent,
-				LabelFlowRunID: spec.FlowRunID,
-				LabelAttempt:   strconv.Itoa(spec.Attempt),
-				LabelManagedBy: managedBy,
-			},
+			Image:  image,
+			Cmd:    []string{runner.Command},
+			Env:    env.Environ(nil),
+			Labels: labels,
 		},
 		HostConfig: hc,
 	})
@@ -220,8 +228,8 @@ func (r *Runner) Start(ctx context.Context, spec runner.Spec) (runner.Handle, er
 		return nil, fail(fmt.Errorf("the runner is closed"))
 	}
 	r.log.InfoContext(ctx, "started a container", "container", name, "id", shortID(created.ID), "image", image, "flow_run_id", spec.FlowRunID, "attempt", spec.Attempt)
-	if apiNote != "" {
-		note(apiNote)
+	if apiAddr.note != "" {
+		note(apiAddr.note)
 	}
 	return h, nil
 }
@@ -311,6 +319,9 @@ func (r *Runner) Recover(ctx context.Context, rec runner.Saved, out func(runner.
 		r.remove(ctx, c.ID)
 		return nil, fmt.Errorf("container %s has exited: %w", shortID(c.ID), runner.ErrGone)
 	}
+	if l := labels[LabelAPIRelay]; l != "" {
+		r.resumeRelay(ctx, l)
+	}
 	// Output written while nobody watched is not replayed.
 	now := time.Now()
 	since := fmt.Sprintf("%d.%09d", now.Unix(), now.Nanosecond())
@@ -348,7 +359,12 @@ func (r *Runner) Find(ctx context.Context) ([]runner.Found, error) {
 		case container.StateRunning, container.StatePaused, container.StateRestarting:
 		case container.StateRemoving:
 			continue
-		default: // exited, dead, created: what is left of an ended run
+		case container.StateCreated:
+			if time.Since(time.Unix(c.Created, 0)) < time.Minute {
+				continue // a Start under way, perhaps
+			}
+			fallthrough
+		default: // exited, dead, created long ago: what is left of an ended run
 			r.log.InfoContext(ctx, "removing a container that ended", "id", shortID(c.ID), "state", c.State)
 			r.remove(ctx, c.ID)
 			continue

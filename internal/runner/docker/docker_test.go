@@ -13,6 +13,7 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -187,29 +188,12 @@ echo '{"ServerURL": "'"$server"'", "Username": %q, "Secret": %q}'
 func TestAPIURL(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{ReadHeaderTimeout: timeout, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/reeve/ping" {
-			io.WriteString(w, "pong from the server")
-		}
-	})}
-	go srv.Serve(ln) //nolint:errcheck // ends with Close
-	t.Cleanup(func() { srv.Close() })
-	serverURL := "http://" + ln.Addr().String() + "/reeve"
-	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	serverURL := server(t, "127.0.0.1")
+	u, _ := url.Parse(serverURL)
+	port := u.Port()
 	gw := e.gateway(t, "bridge")
 	// A server on the gateway address, which containers reach as it is.
-	ln2, err := net.Listen("tcp", net.JoinHostPort(gw, "0"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv2 := &http.Server{ReadHeaderTimeout: timeout, Handler: srv.Handler}
-	go srv2.Serve(ln2) //nolint:errcheck // ends with Close
-	t.Cleanup(func() { srv2.Close() })
-	givenURL := "http://" + ln2.Addr().String() + "/reeve"
+	givenURL := server(t, gw)
 	image := e.push(t, e.reg, `echo "url=$REEVE_API_URL"; wget -qO- "$REEVE_API_URL/ping"; echo`, nil)
 
 	for _, tt := range []struct {
@@ -257,6 +241,44 @@ func TestAPIURL(t *testing.T) {
 				t.Fatal(err)
 			}
 		})
+	}
+}
+
+// TestRelayAfterRestart checks that a container whose server address the
+// runner relays keeps reaching the server after the agent restarted.
+func TestRelayAfterRestart(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	tmp := t.TempDir()
+	volumes := func(c *docker.Config) { c.Volumes = []string{tmp + ":" + tmp} }
+	image := e.push(t, e.reg, `echo started
+while [ ! -e "$RELEASE" ]; do sleep 0.05; done
+wget -qO- "$REEVE_API_URL/ping"; echo`, nil)
+	spec := e.spec(t, image)
+	spec.APIURL = server(t, "127.0.0.1")
+	spec.Env = map[string]string{"RELEASE": filepath.Join(tmp, "release")}
+	out := newOutput()
+	spec.Output = out.add
+
+	r1 := e.runner(t, volumes)
+	h1, err := r1.Start(t.Context(), spec) // setup's cleanup removes the container
+	if err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	out.waitFor(t, runner.Stdout, "started")
+	if err := r1.Close(); err != nil { // the agent stops, and its relay with it
+		t.Fatal(err)
+	}
+
+	r2 := e.runner(t, volumes)
+	out2 := newOutput()
+	h2, err := r2.Recover(t.Context(), h1.Saved(), out2.add)
+	if err != nil {
+		t.Fatalf("Recover: %v", err)
+	}
+	writeFile(t, spec.Env["RELEASE"], "", 0o644)
+	if exit := wait(t, h2); !exit.Success() || !out2.has(runner.Stdout, "pong from the server") {
+		t.Errorf("exit = %+v, want status 0 and the server's answer\noutput:\n%s", exit, out2)
 	}
 }
 
@@ -698,6 +720,24 @@ func authRegistry(t *testing.T, user, password string) string {
 	go srv.Serve(ln) //nolint:errcheck // ends with Close
 	t.Cleanup(func() { srv.Close() })
 	return ln.Addr().String()
+}
+
+// server starts an HTTP server on host that answers /reeve/ping, and
+// returns its URL (with the path /reeve).
+func server(t *testing.T, host string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{ReadHeaderTimeout: timeout, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/reeve/ping" {
+			io.WriteString(w, "pong from the server")
+		}
+	})}
+	go srv.Serve(ln) //nolint:errcheck // ends with Close
+	t.Cleanup(func() { srv.Close() })
+	return "http://" + ln.Addr().String() + "/reeve"
 }
 
 // closedAddr returns a loopback address where nothing listens.

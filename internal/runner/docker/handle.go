@@ -106,11 +106,12 @@ func (h *handle) watch(wait client.ContainerWaitResult, since string) {
 	logCtx, stopLogs := context.WithCancel(h.ctx)
 	defer stopLogs()
 	logsDone := make(chan struct{})
+	logs := newLogReader(h.out)
 	h.r.wg.Add(1) // the runner is not closed: watch runs on its goroutine
 	go func() {
 		defer h.r.wg.Done()
 		defer close(logsDone)
-		h.follow(logCtx, since)
+		h.follow(logCtx, since, logs)
 	}()
 
 	code, known, err := h.waitStopped(wait)
@@ -132,6 +133,7 @@ func (h *handle) watch(wait client.ContainerWaitResult, since string) {
 
 	ctx, cancel := context.WithTimeout(h.ctx, 30*time.Second)
 	defer cancel()
+	h.catchUp(ctx, since, logs)
 	var oom bool
 	var memory int64
 	res, err := h.r.cl.ContainerInspect(ctx, h.id, client.ContainerInspectOptions{})
@@ -193,36 +195,79 @@ func (h *handle) waitStopped(wait client.ContainerWaitResult) (int, bool, error)
 }
 
 // follow gives the container's output, from since ("" for the start), to
-// the handle's Output until the container stops.
-func (h *handle) follow(ctx context.Context, since string) {
-	logs, err := h.r.cl.ContainerLogs(ctx, h.id, client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true, Follow: true, Since: since})
+// the handle's Output until the container stops; logs keeps the last
+// messages' times and the unfinished lines.
+func (h *handle) follow(ctx context.Context, since string, logs *logReader) {
+	logs.read(ctx, h, since, true)
+}
+
+// catchUp reads, once the container stopped, the messages its followed
+// logs ended without (the engine may end them before the last message,
+// often a last line without a line break), then gives the unfinished
+// lines.
+func (h *handle) catchUp(ctx context.Context, since string, logs *logReader) {
+	// From the earlier of the streams' last messages (each stream's
+	// timestamps grow, but the two streams' interleave).
+	if a, b := logs.stdout.last, logs.stderr.last; !a.IsZero() && !b.IsZero() {
+		if b.Before(a) {
+			a = b
+		}
+		since = fmt.Sprintf("%d.%09d", a.Unix(), a.Nanosecond())
+	}
+	logs.read(ctx, h, since, false)
+	logs.stdout.flush()
+	logs.stderr.flush()
+}
+
+// logReader reads a container's logs, with the engine's timestamps, into
+// lines.
+type logReader struct {
+	stdout, stderr *lineWriter
+}
+
+func newLogReader(out func(runner.Line)) *logReader {
+	return &logReader{
+		stdout: &lineWriter{stream: runner.Stdout, out: out},
+		stderr: &lineWriter{stream: runner.Stderr, out: out},
+	}
+}
+
+func (lr *logReader) read(ctx context.Context, h *handle, since string, follow bool) {
+	logs, err := h.r.cl.ContainerLogs(ctx, h.id, client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true, Follow: follow, Since: since, Timestamps: true})
 	if err != nil {
-		if ctx.Err() == nil {
-			h.r.log.Warn("could not follow a container's output", "container", h.name, "err", err)
+		if ctx.Err() == nil && !cerrdefs.IsNotFound(err) {
+			h.r.log.Warn("could not read a container's output", "container", h.name, "err", err)
 		}
 		return
 	}
 	defer logs.Close()
-	stdout := &lineWriter{stream: runner.Stdout, out: h.out}
-	stderr := &lineWriter{stream: runner.Stderr, out: h.out}
-	if _, err := stdcopy.StdCopy(stdout, stderr, logs); err != nil && ctx.Err() == nil {
+	if _, err := stdcopy.StdCopy(lr.stdout, lr.stderr, logs); err != nil && ctx.Err() == nil {
 		h.r.log.Warn("reading a container's output failed", "container", h.name, "err", err)
 	}
-	stdout.flush()
-	stderr.flush()
 }
 
 // maxLine is the longest line given to Output; longer ones are split.
 const maxLine = 64 << 10
 
-// lineWriter splits what is written to it into lines for Output.
+// lineWriter splits the messages of a stream of the logs, one a Write,
+// each after its timestamp, into lines for Output.
 type lineWriter struct {
 	stream  runner.Stream
 	out     func(runner.Line)
+	last    time.Time // the time of the stream's last message given
 	partial []byte
 }
 
 func (w *lineWriter) Write(p []byte) (int, error) {
+	n := len(p)
+	if ts, msg, ok := bytes.Cut(p, []byte(" ")); ok {
+		if t, err := time.Parse(time.RFC3339Nano, string(ts)); err == nil {
+			if !t.After(w.last) {
+				return n, nil // given already, by the read before
+			}
+			w.last, p = t, msg
+		}
+	}
 	w.partial = append(w.partial, p...)
 	for {
 		i := bytes.IndexByte(w.partial, '\n')
@@ -236,7 +281,7 @@ func (w *lineWriter) Write(p []byte) (int, error) {
 		w.emit(w.partial[:maxLine])
 		w.partial = w.partial[maxLine:]
 	}
-	return len(p), nil
+	return n, nil
 }
 
 // flush gives a last line without a line break.
