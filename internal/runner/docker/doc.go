@@ -24,7 +24,9 @@
 // # Labels, and restarts
 //
 // Every container carries the labels dev.reeve.agent (the agent's name),
-// dev.reeve.flow-run-id, dev.reeve.attempt and dev.reeve.managed-by=reeve.
+// dev.reeve.flow-run-id, dev.reeve.attempt and dev.reeve.managed-by=reeve,
+// and dev.reeve.api-relay when the runner relays its server address (see
+// below).
 // Containers keep running when the agent stops. An agent that restarts
 // finds its containers again, from its saved records ([Runner.Recover]) or,
 // without them, by label ([Runner.Find], which also removes the containers
@@ -53,8 +55,8 @@
 // listens there because the server listens on loopback only, relays that
 // address to the server: a TCP relay of the agent, one per address, that
 // lives until [Runner.Close]. The relay binds the same port as the server,
-// so the address stays the same when the agent restarts and containers it
-// recovers keep working. The run's log says so. Config.APIURL (the agent's
+// so the address stays the same when the agent restarts, and Recover starts
+// the relay of a container it recovers again, so that it keeps working. The run's log says so. Config.APIURL (the agent's
 // --api-url) replaces all this: containers get it verbatim. With Docker
 // Desktop, whose engine runs in a virtual machine, the gateway is not on
 // the agent's machine: give --api-url http://host.docker.internal:PORT.
