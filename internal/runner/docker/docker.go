@@ -3,6 +3,7 @@ package docker
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -147,7 +148,7 @@ func (r *Runner) Start(ctx context.Context, spec runner.Spec) (runner.Handle, er
 		return nil, fmt.Errorf("%s, and a Docker agent runs only images (storage kind \"docker\"): run the flow on a process agent whose labels cover the flow's, or deploy it as an image with reeve deploy: %w", what, runner.ErrUnsupported)
 	}
 	if image == "" {
-		return nil, fmt.Errorf("the flow version has no image (storage kind \"docker\" needs one): deploy the flow again with reeve deploy: %w", runner.ErrUnsupported)
+		return nil, errors.New("the flow version has no image (storage kind \"docker\" needs one): deploy the flow again with reeve deploy")
 	}
 	fail := func(err error) error { return fmt.Errorf("the flow program %s could not start: %w", image, err) }
 	nanoCPUs, err := parseCPU(spec.CPU)

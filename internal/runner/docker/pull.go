@@ -139,11 +139,11 @@ func (r *Runner) pullError(ctx context.Context, ref name.Reference, platform *oc
 		if platform != nil {
 			want = "the platform " + formatPlatform(platform) + " the run configuration asks for"
 		}
-		has := ""
+		only := ""
 		if ps := r.imagePlatforms(ctx, ref); len(ps) > 0 {
-			has = ", only for " + strings.Join(ps, ", ")
+			only = ", only for " + strings.Join(ps, ", ")
 		}
-		return fmt.Errorf("pull: the image has no variant for %s%s (%v): build and push the image for that platform, or set the flow's platform to one it has", want, has, err)
+		return fmt.Errorf("pull: the image has no variant for %s%s (%v): build and push the image for that platform, or set the flow's platform to one it has", want, only, err)
 	case cerrdefs.IsNotFound(err) || has("manifest unknown", "not found", "does not exist", "name unknown"):
 		return fmt.Errorf("pull: the registry %s does not have it (%v): was it pushed? reeve deploy pushes it", reg, err)
 	case has("connection refused", "no such host", "i/o timeout", "dial tcp", "network is unreachable", "tls handshake", "server gave http response", "connection reset", "context deadline exceeded", "eof"):
