@@ -65,7 +65,7 @@ func Registry(t testing.TB) string {
 const BusyboxPath = "/bin/busybox"
 
 // busyboxApplets are linked to busybox in a busybox base's /bin.
-var busyboxApplets = []string{"sh", "sleep", "cat", "echo", "ls", "env", "wc", "tr", "sed", "grep", "printf", "true", "false", "test", "[", "kill", "id", "touch", "rm", "mkdir", "head", "tail", "sha256sum", "date", "uname"}
+var busyboxApplets = []string{"sh", "sleep", "cat", "echo", "ls", "env", "wc", "tr", "sed", "grep", "printf", "true", "false", "test", "[", "kill", "id", "touch", "rm", "mkdir", "head", "tail", "sha256sum", "date", "uname", "wget", "nc", "dd", "yes", "seq"}
 
 var busybox struct {
 	once  sync.Once

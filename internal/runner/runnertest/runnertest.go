@@ -45,6 +45,10 @@ type Config struct {
 	// SkipRecover skips the Recover tests, for a runner that cannot
 	// recover programs on this machine; say why.
 	SkipRecover string
+	// WantAPIURL, when set, returns the REEVE_API_URL a program should see
+	// for the spec's APIURL, for a runner that rewrites it (the Docker
+	// runner rewrites a loopback address); nil means unchanged.
+	WantAPIURL func(specURL string) string
 }
 
 // timeout bounds every wait of the suite: a broken runner fails the test
@@ -72,9 +76,13 @@ printf 'no line break'
 		if !exit.Success() {
 			t.Fatalf("exit = %+v (%s), want status 0\noutput:\n%s", exit, exit, out)
 		}
+		wantURL := spec.APIURL
+		if cfg.WantAPIURL != nil {
+			wantURL = cfg.WantAPIURL(spec.APIURL)
+		}
 		for _, want := range []runner.Line{
 			{Stream: runner.Stdout, Text: "arg=" + runner.Command},
-			{Stream: runner.Stdout, Text: "url=" + spec.APIURL},
+			{Stream: runner.Stdout, Text: "url=" + wantURL},
 			{Stream: runner.Stdout, Text: "token=" + spec.APIToken},
 			{Stream: runner.Stdout, Text: "run=" + spec.FlowRunID},
 			{Stream: runner.Stdout, Text: "custom=a value"},
