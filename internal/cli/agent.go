@@ -25,7 +25,7 @@ func (c *CLI) agentCommand() *cobra.Command {
 		Args:  usageArgs(cobra.NoArgs),
 		RunE:  groupRun,
 	}
-	cmd.AddCommand(c.agentListCommand(), c.agentProcessCommand())
+	cmd.AddCommand(c.agentListCommand(), c.agentProcessCommand(), c.agentDockerCommand())
 	return cmd
 }
 
