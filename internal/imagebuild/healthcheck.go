@@ -79,12 +79,17 @@ type HealthCheckError struct {
 func (e *HealthCheckError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "the health check of %s failed (%d of %d checks), so nothing was pushed:\n", e.Image, len(e.Failed), e.Total)
-	unregistered := false
 	for _, c := range e.Failed {
 		fmt.Fprintln(&b, c)
-		unregistered = unregistered || strings.Contains(c.What, "is not registered in this program")
 	}
-	if unregistered {
+	b.WriteString(e.Advice())
+	return b.String()
+}
+
+// Advice says what to do about the failures.
+func (e *HealthCheckError) Advice() string {
+	var b strings.Builder
+	if slices.ContainsFunc(e.Failed, func(c Check) bool { return strings.Contains(c.What, "is not registered in this program") }) {
 		b.WriteString("The specs were saved on this machine by this program, so a task they name but the image's program lacks is " +
 			"registered only under a condition of this machine (an environment variable, a file, a flag): register every task " +
 			"unconditionally, at package level.\n")
