@@ -37,7 +37,7 @@ const (
 //	run FLOW [--param k=v ...] [--executor sequential|parallel] [--workers N] [--results URL] [--json]
 //	list
 //	save [FLOW...] --out DIR
-//	healthcheck [--spec DIR]
+//	healthcheck [--spec DIR] [--results URL] [--secrets-file FILE | --secrets-from-server]
 //	register --server URL --project P [--token T] [--labels a,b] [--flow NAME]
 //	execute (started by an agent, with REEVE_API_URL, REEVE_API_TOKEN and REEVE_FLOW_RUN_ID)
 //
@@ -419,16 +419,30 @@ type check struct {
 }
 
 func (p *program) healthcheckCommand() *cobra.Command {
-	var specDir, results, secretsFile string
+	var (
+		specDir, results, secretsFile string
+		secretsFromServer             bool
+	)
 	c := &cobra.Command{
 		Use:   "healthcheck",
 		Short: "Check that every flow loads, resolves its tasks and has what it declares",
 		Long: "Loads every spec (from --spec DIR, or the flows built into this program) and checks that\n" +
 			"every task resolves, checkpointed and cached tasks have a result store, declared environment\n" +
-			"variables are set and declared secrets resolve. Prints one line per check; exits 1 on any failure.",
+			"variables are set and declared secrets resolve. Prints one line per check; exits 1 on any failure.\n\n" +
+			"--results " + serverResults + " is the store of server runs: like there, it is used by the flows that\n" +
+			"name no store of their own, and it counts as configured without a connection to the server.\n" +
+			"--secrets-from-server says that runs read the declared secrets from the server (reeve build and\n" +
+			"reeve deploy check that they are set there); they are then not looked up here.",
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			checks := p.healthchecks(cmd.Context(), specDir, results, LocalSecrets(secretsFile))
+			var secrets SecretSource = LocalSecrets(secretsFile)
+			if secretsFromServer {
+				if secretsFile != "" {
+					return usageError{errors.New("--secrets-file and --secrets-from-server: give one of them")}
+				}
+				secrets = nil
+			}
+			checks := p.healthchecks(cmd.Context(), specDir, results, secrets)
 			failed := 0
 			for _, c := range checks {
 				mark := "ok  "
@@ -449,9 +463,17 @@ func (p *program) healthcheckCommand() *cobra.Command {
 	fl.StringVar(&specDir, "spec", "", "directory of spec files to check (default: the flows built into this program)")
 	fl.StringVar(&results, "results", "", "the result store URL runs will be given, if any")
 	fl.StringVar(&secretsFile, "secrets-file", "", "local secrets file to resolve declared secrets from")
+	fl.BoolVar(&secretsFromServer, "secrets-from-server", false, "declared secrets come from the server at run time: do not look them up here")
 	return c
 }
 
+// serverResults is the URL of the server's own result store
+// (internal/result/apiblob), which server runs of flows that name no
+// store use.
+const serverResults = "reeve://server"
+
+// healthchecks runs the health checks. A nil secrets means declared
+// secrets come from the server at run time and are not looked up.
 func (p *program) healthchecks(ctx context.Context, specDir, results string, secrets SecretSource) []check {
 	var checks []check
 	add := func(ok bool, flow, format string, args ...any) {
@@ -512,13 +534,22 @@ func (p *program) healthchecks(ctx context.Context, specDir, results string, sec
 				continue
 			}
 			url := n.Opts.ResultStore
-			for _, u := range []string{results, f.g.ResultStore} {
+			order := []string{results, f.g.ResultStore}
+			if results == serverResults {
+				order = []string{f.g.ResultStore, results} // as in server runs: the flow's own store first
+			}
+			for _, u := range order {
 				if url == "" {
 					url = u
 				}
 			}
 			if url == "" {
 				add(false, name, "task %s persists its result but no result store is configured; set reeve.Results(url) on the flow, reeve.ResultStore(url) on the task, or pass --results URL", n.ID)
+				continue
+			}
+			if url == serverResults {
+				// Opened by the runner of a server run, with its connection.
+				add(true, name, "task %s persists its result to the server's result store (%s)", n.ID, serverResults)
 				continue
 			}
 			st, err := result.Open(ctx, url)
@@ -535,10 +566,15 @@ func (p *program) healthchecks(ctx context.Context, specDir, results string, sec
 			case set:
 				add(true, name, "env %s is set", e.Name)
 			default:
-				add(false, name, "env %s is not set; set it in the environment (or --env NAME=value when building an image)", e.Name)
+				add(false, name, "env %s is not set; set it in the environment (or --env NAME=value when building an image, "+
+					"--run-env NAME=value when deploying, or declare it with reeve.EnvFromAgent when the agent provides it)", e.Name)
 			}
 		}
 		for _, sec := range s.Secrets {
+			if secrets == nil {
+				add(true, name, "secret %s is resolved from the server at run time", sec.Name)
+				continue
+			}
 			if _, err := secrets.Secret(ctx, sec.Name); err != nil {
 				add(false, name, "%v", oneLine(err))
 			} else {

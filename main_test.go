@@ -558,12 +558,42 @@ func TestHealthcheckCommand(t *testing.T) {
 			want: []string{`(?m)^ok   hc: task step persists its result to mem://`},
 		},
 		{
+			name: "checkpointed task with the server's store",
+			setup: func(t *testing.T) ([]*Flow, []string) {
+				return []*Flow{flow(t, []TaskOption{Checkpoint()})}, []string{"--results", "reeve://server"}
+			},
+			want: []string{`(?m)^ok   hc: task step persists its result to the server's result store \(reeve://server\)$`},
+		},
+		{
+			name: "the flow's own store before the server's",
+			setup: func(t *testing.T) ([]*Flow, []string) {
+				return []*Flow{flow(t, []TaskOption{Checkpoint()}, Results("mem://"+t.Name()))}, []string{"--results", "reeve://server"}
+			},
+			want: []string{`(?m)^ok   hc: task step persists its result to mem://`},
+			not:  []string{"server's result store"},
+		},
+		{
+			name: "the server's store without a connection elsewhere",
+			setup: func(t *testing.T) ([]*Flow, []string) {
+				return []*Flow{flow(t, []TaskOption{Checkpoint()}, Results("reeve://server"))}, nil
+			},
+			want: []string{`(?m)^ok   hc: task step persists its result to the server's result store`},
+		},
+		{
+			name: "secrets from the server",
+			setup: func(t *testing.T) ([]*Flow, []string) {
+				unsetEnv(t, "REEVE_SECRET_HC_SERVER_ONLY")
+				return []*Flow{flow(t, nil, Secrets("HC_SERVER_ONLY"))}, []string{"--secrets-from-server"}
+			},
+			want: []string{`(?m)^ok   hc: secret HC_SERVER_ONLY is resolved from the server at run time$`},
+		},
+		{
 			name: "unset environment variable",
 			setup: func(t *testing.T) ([]*Flow, []string) {
 				return []*Flow{flow(t, nil, Env(unsetEnv(t, "REEVE_TEST_HEALTHCHECK_UNSET")))}, nil
 			},
 			code: 1,
-			want: []string{`(?m)^FAIL hc: env REEVE_TEST_HEALTHCHECK_UNSET is not set; set it in the environment`},
+			want: []string{`(?m)^FAIL hc: env REEVE_TEST_HEALTHCHECK_UNSET is not set; set it in the environment .*--run-env NAME=value when deploying.*reeve\.EnvFromAgent`},
 		},
 		{
 			name: "environment variable from the agent",
@@ -684,4 +714,15 @@ func TestHealthcheckReadsTheEnvironment(t *testing.T) {
 		t.Errorf("the secret's value is printed:\n%s", got.stdout)
 	}
 	checkLines(t, got.stdout)
+}
+
+func TestHealthcheckSecretsFlagsConflict(t *testing.T) {
+	t.Parallel()
+	step := NewTask0(cliTaskName(t, "step"), func(context.Context) (int, error) { return 1, nil })
+	f := NewFlow("hc")
+	step.Bind(f, Name("step"))
+	got := runCLI(t, []*Flow{f}, "healthcheck", "--secrets-from-server", "--secrets-file", "x.env")
+	if got.code != exitUsage || !strings.Contains(got.stderr, "--secrets-file and --secrets-from-server: give one of them") {
+		t.Errorf("exit %d, stderr %q; want exit %d and a message to give one of the flags", got.code, got.stderr, exitUsage)
+	}
 }

@@ -75,6 +75,10 @@ type RunConfig struct {
 	CPU      string            `json:"cpu,omitempty"`    // e.g. "500m" or "2"
 	Memory   string            `json:"memory,omitempty"` // e.g. "512Mi"
 	Env      map[string]string `json:"env,omitempty"`
+	// Platform is the platform runs need, "linux/ARCH[/VARIANT]" (like
+	// linux/arm64), or "" for the agent's own. Runners pick the image's
+	// variant for it; reeve deploy checks that the image has it.
+	Platform string `json:"platform,omitempty"`
 }
 
 // RegisterFlow is the body of POST /flows: a flow spec to record in a

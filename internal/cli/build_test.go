@@ -42,6 +42,16 @@ func TestBuild(t *testing.T) {
 	if !strings.Contains(errOut, "pushed "+host+"/flows:t1") {
 		t.Errorf("stderr = %q, want it to say what was pushed", errOut)
 	}
+	if !strings.Contains(errOut, "\nok   etl: spec loads (sha256:") || !strings.Contains(errOut, "\nall ") || !strings.HasPrefix(errOut, "health check of "+host+"/flows@sha256:") {
+		t.Errorf("stderr = %q, want the health check's lines, the first naming the image", errOut)
+	}
+
+	// Without the health check: a warning.
+	code, out, errOut = run("build", etl, "--repo", host+"/flows", "--skip-healthcheck")
+	if code != cli.ExitOK || !strings.HasPrefix(errOut, "warning: skipping the health check: the image is pushed without proof that its flows load") ||
+		strings.Contains(errOut, "ok   ") {
+		t.Errorf("reeve build --skip-healthcheck: exit %d, stderr %q; want the warning and no check", code, errOut)
+	}
 
 	// Two platforms: an image index.
 	code, out, errOut = run("build", etl, "--repo", host+"/flows", "--platform", "linux/amd64,linux/arm64")
@@ -66,6 +76,8 @@ func TestBuild(t *testing.T) {
 		{[]string{"build", etl, "--repo", host + "/flows", "--env", "API_TOKEN=abc123", "--env", "DB_URL=postgres://u:pw@db/x", "--allow-env", "API_TOKEN"}, cli.ExitUsage, "--env DB_URL (its value is a URL with a password)"},
 		{[]string{"build", etl, "--repo", host + "/flows", "--platform", "linux/arm64,linux/arm64"}, cli.ExitUsage, "linux/arm64 is given twice"},
 		{[]string{"build", filepath.Join("..", "spec"), "--repo", host + "/flows"}, cli.ExitFailed, "not a main package"},
+		{[]string{"build", etl, "--repo", host + "/flows", "--skip-healthcheck", "--healthcheck", "binary"}, cli.ExitUsage, "--skip-healthcheck and --healthcheck binary: give one of them"},
+		{[]string{"build", etl, "--repo", host + "/flows", "--healthcheck", "skip"}, cli.ExitUsage, "--healthcheck skip: give --skip-healthcheck instead"},
 	} {
 		code, _, errOut := run(tc.args...)
 		if code != tc.code || !strings.Contains(errOut, tc.want) {

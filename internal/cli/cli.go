@@ -185,6 +185,7 @@ func (c *CLI) command() *cobra.Command {
 		c.tokenCommand(),
 		c.agentCommand(),
 		c.buildCommand(),
+		c.deployCommand(),
 		c.quickstartCommand(),
 	)
 	return root

@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/reevehq/reeve"
 	"github.com/reevehq/reeve/api"
@@ -32,12 +33,11 @@ func (c *CLI) flowCommand() *cobra.Command {
 
 func (c *CLI) flowRegisterCommand() *cobra.Command {
 	var (
-		f       clientFlags
-		path    string
-		image   string
-		labels  []string
-		rc      api.RunConfig
-		envVars []string
+		f      clientFlags
+		path   string
+		image  string
+		labels []string
+		rcf    runConfigFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "register SPEC.json (--path /abs/program | --image name@sha256:...)",
@@ -68,15 +68,9 @@ func (c *CLI) flowRegisterCommand() *cobra.Command {
 			default:
 				storage = api.Storage{Kind: "docker", Image: image}
 			}
-			for _, kv := range envVars {
-				k, v, ok := strings.Cut(kv, "=")
-				if !ok || k == "" {
-					return usagef("--env %q: want NAME=value", kv)
-				}
-				if rc.Env == nil {
-					rc.Env = map[string]string{}
-				}
-				rc.Env[k] = v
+			rc, err := rcf.runConfig()
+			if err != nil {
+				return err
 			}
 			cl, err := c.connect(&f)
 			if err != nil {
@@ -111,12 +105,45 @@ func (c *CLI) flowRegisterCommand() *cobra.Command {
 	fl.StringVar(&path, "path", "", "the program's absolute path on the agents' machines (process agents)")
 	fl.StringVar(&image, "image", "", "the program's container image, pinned by digest: name@sha256:<hex>")
 	fl.StringArrayVar(&labels, "label", nil, "a label agents must have to run the flow, added to the spec's (repeat for more)")
-	fl.StringVar(&rc.CPU, "cpu", "", "CPU for each run: cores (\"2\", \"0.5\") or millicores (\"500m\")")
-	fl.StringVar(&rc.Memory, "memory", "", "memory for each run, e.g. 512Mi")
-	fl.IntVar(&rc.Workers, "workers", 0, "parallel executor: at most N task runs at once (default: the program's)")
-	fl.StringVar(&rc.Executor, "executor", "", "how runs execute tasks: sequential or parallel (default: the program's)")
-	fl.StringArrayVar(&envVars, "env", nil, "an environment variable of each run as NAME=value (repeat for more)")
+	rcf.add(fl, "env", "platform")
 	return cmd
+}
+
+// runConfigFlags are the flags of a flow's run configuration, shared by
+// reeve flow register and reeve deploy (which name the environment and
+// platform flags differently: its --env and --platform are the image's).
+type runConfigFlags struct {
+	rc                    api.RunConfig
+	env                   []string
+	envFlag, platformFlag string
+}
+
+// add adds the flags to fl, with the names envFlag and platformFlag for
+// the run's environment and platform.
+func (f *runConfigFlags) add(fl *pflag.FlagSet, envFlag, platformFlag string) {
+	f.envFlag, f.platformFlag = envFlag, platformFlag
+	fl.StringVar(&f.rc.CPU, "cpu", "", "CPU for each run: cores (\"2\", \"0.5\") or millicores (\"500m\")")
+	fl.StringVar(&f.rc.Memory, "memory", "", "memory for each run, e.g. 512Mi")
+	fl.IntVar(&f.rc.Workers, "workers", 0, "parallel executor: at most N task runs at once (default: the program's)")
+	fl.StringVar(&f.rc.Executor, "executor", "", "how runs execute tasks: sequential or parallel (default: the program's)")
+	fl.StringArrayVar(&f.env, envFlag, nil, "an environment variable of each run as NAME=value (repeat for more)")
+	fl.StringVar(&f.rc.Platform, platformFlag, "", "the platform runs need, linux/ARCH[/VARIANT] like linux/arm64 (default: the agent's own)")
+}
+
+// runConfig returns the run configuration the flags give.
+func (f *runConfigFlags) runConfig() (api.RunConfig, error) {
+	rc := f.rc
+	for _, kv := range f.env {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return rc, usagef("--%s %q: want NAME=value", f.envFlag, kv)
+		}
+		if rc.Env == nil {
+			rc.Env = map[string]string{}
+		}
+		rc.Env[k] = v
+	}
+	return rc, nil
 }
 
 // short shortens a hash for a table.

@@ -13,6 +13,13 @@
 // that is pushed under the tag; the index digest is then the pinned
 // reference.
 //
+// Before the push, the build runs the program's healthcheck command
+// against the image (in a Docker container, or by running the binary built
+// for this machine): every spec loads and every task resolves, persisted
+// results have a store, declared environment variables are set, declared
+// secrets exist on the server (Options.CheckSecrets) and the image has the
+// run configuration's platform. A failure pushes nothing.
+//
 // The image holds
 //
 //	/opt/reeve/bin/NAME          the program (layer 1), the entrypoint
@@ -28,6 +35,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path"
 	"runtime"
@@ -94,6 +102,26 @@ type Options struct {
 	Source, Revision string
 	// Labels are extra image labels.
 	Labels map[string]string
+
+	// HealthCheck says where the health check runs, after the image is
+	// made and before anything is pushed: HealthCheckAuto (the zero
+	// value), HealthCheckDocker, HealthCheckBinary or HealthCheckSkip. It
+	// runs the program's healthcheck command against the image's specs
+	// with the server's result store and secrets from the server; a
+	// failed check fails the build with a *HealthCheckError.
+	HealthCheck string
+	// RunEnv is the environment the run configuration gives each run: the
+	// health check runs with it, on top of the image's.
+	RunEnv map[string]string
+	// RunPlatform is the platform the run configuration asks for,
+	// "linux/ARCH[/VARIANT]"; the health check fails when the image does
+	// not have it. "" checks nothing.
+	RunPlatform string
+	// CheckSecrets, if set, checks that the secrets each flow declares
+	// are set on the server, as part of the health check.
+	CheckSecrets SecretCheck
+	// Progress receives the health check's lines; nil discards them.
+	Progress io.Writer
 }
 
 // Validate reports the first field of o that is not valid, by name.
@@ -129,6 +157,22 @@ func (o *Options) Validate() error {
 		}
 		if d := path.Clean(f.Dst); strings.HasPrefix(d, BinDir+"/") || strings.HasPrefix(d, FlowsDir+"/") {
 			return fmt.Errorf("imagebuild: Files: %q → %q: %s and %s hold the program and its specs: put the file elsewhere", f.Src, f.Dst, BinDir, FlowsDir)
+		}
+	}
+	switch o.HealthCheck {
+	case "", HealthCheckAuto, HealthCheckDocker, HealthCheckBinary, HealthCheckSkip:
+	default:
+		return fmt.Errorf("imagebuild: HealthCheck %q: use auto, docker, binary or skip", o.HealthCheck)
+	}
+	for k := range o.RunEnv {
+		if k == "" || strings.ContainsAny(k, "= \t\n") {
+			return fmt.Errorf("imagebuild: RunEnv: %q is not an environment variable name", k)
+		}
+	}
+	if o.RunPlatform != "" {
+		p, err := v1.ParsePlatform(o.RunPlatform)
+		if err != nil || p.OS != "linux" || p.Architecture == "" || p.OSVersion != "" || len(p.Features) > 0 || strings.Count(o.RunPlatform, "/") > 2 {
+			return fmt.Errorf("imagebuild: RunPlatform %q: give one linux platform, linux/ARCH[/VARIANT], like linux/amd64 or linux/arm64", o.RunPlatform)
 		}
 	}
 	if o.Tag != "" {
@@ -173,6 +217,11 @@ func (o *Options) platforms() ([]*v1.Platform, error) {
 type Flow struct {
 	Name string `json:"name"`
 	Hash string `json:"spec_hash"` // "sha256:..."
+	// Spec is the spec file exactly as the image holds it at
+	// FlowsDir/NAME.json: what reeve deploy registers.
+	Spec json.RawMessage `json:"-"`
+
+	secrets []string // the secrets the flow declares
 }
 
 // Image is the image built for one platform.
@@ -196,11 +245,16 @@ type Result struct {
 	Flows     []Flow            `json:"flows"`     // by name
 	Binary    string            `json:"binary"`    // the program's path in the image
 	Labels    map[string]string `json:"labels"`    // the first image's (every image has the same)
+	// HealthCheck says where the health check ran before the push:
+	// "docker", "binary", or "skipped".
+	HealthCheck string `json:"health_check"`
 }
 
 // Build compiles the flow program in o.Dir, saves its flows' specs, makes
-// the image and pushes it to o.Repo with the user's registry credentials
-// (the Docker config file and its credential helpers).
+// the image, runs the health check (see Options.HealthCheck) and pushes
+// the image to o.Repo with the user's registry credentials (the Docker
+// config file and its credential helpers). When the health check fails,
+// nothing is pushed and the error is a *HealthCheckError.
 func Build(ctx context.Context, o Options) (Result, error) {
 	if err := o.Validate(); err != nil {
 		return Result{}, err
@@ -234,7 +288,16 @@ func Build(ctx context.Context, o Options) (Result, error) {
 			return Result{}, err
 		}
 	}
-	return push(ctx, o, plats, imgs, progs[0], flows)
+	checked, err := healthCheck(ctx, o, plats, imgs, progs, flows, specDir)
+	if err != nil {
+		return Result{}, err
+	}
+	res, err := push(ctx, o, plats, imgs, progs[0], flows)
+	if err != nil {
+		return Result{}, err
+	}
+	res.HealthCheck = checked
+	return res, nil
 }
 
 // flowsLabel is the value of the dev.reeve.flows label.

@@ -223,6 +223,8 @@ func TestBuildExtraFileAndOtherPlatform(t *testing.T) {
 		Platform: other,
 		Files:    []imagebuild.File{{Src: extra, Dst: "/etc/etl/extra.txt"}},
 		Tag:      "v1",
+		// This machine may run other platforms' images in Docker or not.
+		HealthCheck: imagebuild.HealthCheckSkip,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -264,6 +266,8 @@ func TestBuildErrors(t *testing.T) {
 		{"duplicate platform", imagebuild.Options{Dir: etlDir, Repo: "localhost:5000/x", Platform: "linux/amd64,linux/arm64, linux/amd64"}, "linux/amd64 is given twice"},
 		{"file over the specs", imagebuild.Options{Dir: etlDir, Repo: "localhost:5000/x", Files: []imagebuild.File{{Src: "x", Dst: "/opt/reeve/flows/etl.json"}}}, "put the file elsewhere"},
 		{"bad env", imagebuild.Options{Dir: etlDir, Repo: "localhost:5000/x", Env: []string{"NOVALUE"}}, "not NAME=VALUE"},
+		{"bad health check mode", imagebuild.Options{Dir: etlDir, Repo: "localhost:5000/x", HealthCheck: "maybe"}, "HealthCheck \"maybe\": use auto, docker, binary or skip"},
+		{"bad run platform", imagebuild.Options{Dir: etlDir, Repo: "localhost:5000/x", RunPlatform: "arm64"}, "RunPlatform \"arm64\": give one linux platform"},
 		{"not main", imagebuild.Options{Dir: notMain, Repo: "localhost:5000/x"}, "is not a main package"},
 		{"no package", imagebuild.Options{Dir: t.TempDir(), Repo: "localhost:5000/x"}, "no Go package there"},
 		{"unreachable registry", imagebuild.Options{Dir: etlDir, Repo: "127.0.0.1:1/x"}, "check that the registry 127.0.0.1:1 is reachable"},

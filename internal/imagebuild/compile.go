@@ -108,7 +108,15 @@ func saveSpecs(ctx context.Context, dir string, p *program, plat *v1.Platform, t
 	}
 	flows := make([]Flow, 0, len(specs))
 	for _, s := range specs {
-		flows = append(flows, Flow{Name: s.Name, Hash: s.Hash()})
+		data, err := os.ReadFile(filepath.Join(specDir, s.Name+".json"))
+		if err != nil {
+			return nil, "", fmt.Errorf("build %s: read the spec of flow %s: %w", dir, s.Name, err)
+		}
+		f := Flow{Name: s.Name, Hash: s.Hash(), Spec: data}
+		for _, sec := range s.Secrets {
+			f.secrets = append(f.secrets, sec.Name)
+		}
+		flows = append(flows, f)
 	}
 	slices.SortFunc(flows, func(a, b Flow) int { return strings.Compare(a.Name, b.Name) })
 	return flows, specDir, nil

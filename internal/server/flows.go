@@ -123,6 +123,7 @@ var (
 	cpuPattern  = regexp.MustCompile(`^([0-9]+m|[0-9]+(\.[0-9]+)?)$`)
 	memPattern  = regexp.MustCompile(`^[0-9]+(Ki|Mi|Gi|Ti|k|M|G|T)?$`)
 	envPattern  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	platPattern = regexp.MustCompile(`^linux/[a-z0-9]+(/v[0-9]+)?$`)
 )
 
 // checkStorage checks where an agent gets a flow's program.
@@ -159,6 +160,8 @@ func checkRunConfig(rc api.RunConfig) error {
 		return invalid("run_config.cpu %q is not valid: use cores (\"2\", \"0.5\") or millicores (\"500m\")", rc.CPU)
 	case rc.Memory != "" && !memPattern.MatchString(rc.Memory):
 		return invalid("run_config.memory %q is not valid: use bytes with an optional suffix Ki, Mi, Gi (\"512Mi\")", rc.Memory)
+	case rc.Platform != "" && !platPattern.MatchString(rc.Platform):
+		return invalid("run_config.platform %q is not valid: use linux/ARCH[/VARIANT], like linux/amd64, linux/arm64 or linux/arm/v7", rc.Platform)
 	}
 	for name := range rc.Env {
 		if !envPattern.MatchString(name) {
