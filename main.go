@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
+	neturl "net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -552,6 +554,17 @@ func (p *program) healthchecks(ctx context.Context, specDir, results string, sec
 				add(true, name, "task %s persists its result to the server's result store (%s)", n.ID, serverResults)
 				continue
 			}
+			if dir, ok := fileStoreDir(url); ok {
+				// Opening would create the directory: in an image, it is
+				// often a volume that only a run's container mounts.
+				if fi, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+					add(true, name, "task %s persists its result to %s, a directory not here yet: it is made at run time, so a container needs it mounted (reeve agent docker --volume HOST:%s) to keep the results", n.ID, url, dir)
+					continue
+				} else if err == nil && !fi.IsDir() {
+					add(false, name, "task %s: result store %s: %s is not a directory; name a directory", n.ID, url, dir)
+					continue
+				}
+			}
 			st, err := result.Open(ctx, url)
 			if err != nil {
 				add(false, name, "task %s: result store: %v", n.ID, oneLine(err))
@@ -583,6 +596,18 @@ func (p *program) healthchecks(ctx context.Context, specDir, results string, sec
 		}
 	}
 	return checks
+}
+
+// fileStoreDir returns the directory of a file:// result store URL.
+func fileStoreDir(store string) (string, bool) {
+	if !strings.HasPrefix(store, "file://") {
+		return "", false
+	}
+	u, err := neturl.Parse(store)
+	if err != nil || u.Path == "" {
+		return "", false
+	}
+	return filepath.FromSlash(u.Path), true
 }
 
 func oneLine(err error) string {

@@ -551,6 +551,31 @@ func TestHealthcheckCommand(t *testing.T) {
 			want: []string{`(?m)^ok   hc: task step persists its result to file:///`},
 		},
 		{
+			name: "checkpointed task with a file store not there yet",
+			setup: func(t *testing.T) ([]*Flow, []string) {
+				dir := filepath.Join(t.TempDir(), "volume", "results")
+				t.Cleanup(func() {
+					if _, err := os.Stat(dir); err == nil {
+						t.Errorf("the health check made the store's directory %s", dir)
+					}
+				})
+				return []*Flow{flow(t, []TaskOption{Checkpoint(), ResultStore("file://" + dir)})}, nil
+			},
+			want: []string{`(?m)^ok   hc: task step persists its result to file:///.*/volume/results, a directory not here yet: it is made at run time, so a container needs it mounted \(reeve agent docker --volume HOST:/.*/volume/results\) to keep the results$`},
+		},
+		{
+			name: "checkpointed task with a file store that is a file",
+			setup: func(t *testing.T) ([]*Flow, []string) {
+				file := filepath.Join(t.TempDir(), "results")
+				if err := os.WriteFile(file, nil, 0o600); err != nil {
+					t.Fatal(err)
+				}
+				return []*Flow{flow(t, []TaskOption{Checkpoint(), ResultStore("file://" + file)})}, nil
+			},
+			code: 1,
+			want: []string{`(?m)^FAIL hc: task step: result store file:///.*/results: /.*/results is not a directory; name a directory$`},
+		},
+		{
 			name: "cached task with the flow's store",
 			setup: func(t *testing.T) ([]*Flow, []string) {
 				return []*Flow{flow(t, []TaskOption{CacheFor(time.Hour)}, Results("mem://"+t.Name()))}, nil

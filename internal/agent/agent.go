@@ -371,6 +371,7 @@ func (a *Agent) launch(ctx, waitCtx context.Context, claim *api.Claim) {
 		Env:       v.RunConfig.Env,
 		CPU:       v.RunConfig.CPU,
 		Memory:    v.RunConfig.Memory,
+		Platform:  v.RunConfig.Platform,
 		APIURL:    a.apiURL,
 		APIToken:  claim.Token,
 		Output:    logs.output,

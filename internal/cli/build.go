@@ -35,7 +35,7 @@ type imageFlags struct {
 // add adds the flags to fl.
 func (f *imageFlags) add(fl *pflag.FlagSet) {
 	fl.StringVar(&f.repo, "repo", "", "the repository to push to, REGISTRY/NAME (required)")
-	fl.StringVar(&f.baseImage, "base-image", "scratch", "the base image: scratch (empty, enough for the static program) or a reference pulled with your registry credentials")
+	fl.StringVar(&f.baseImage, "base-image", imagebuild.StaticBase, "the base image: static (Reeve's minimal base, made on this machine: users, /tmp, CA certificates, time zones), scratch (empty, enough for the static program), or a reference pulled with your registry credentials")
 	fl.StringVar(&f.platform, "platform", "", "the image's platform, linux/ARCH[/VARIANT], or a comma-separated list of them for an image index (default: linux on this machine's architecture)")
 	fl.StringArrayVar(&f.env, "env", nil, "set NAME=VALUE in the image (repeatable); anyone who can pull the image can read it, so values that look like credentials are refused: use reeve secret set")
 	fl.StringArrayVar(&f.allowEnv, "allow-env", nil, "let --env NAME through although it looks like a credential (repeatable)")
