@@ -41,6 +41,22 @@ func newDockerEnv(t testing.TB) *dockerEnv {
 	if err := os.Chmod(e.dir, 0o777); err != nil {
 		t.Fatal(err)
 	}
+	// Remove the images the agents pulled from this test's registry.
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		imgs, err := engine.ImageList(ctx, client.ImageListOptions{})
+		if err != nil {
+			return
+		}
+		for _, im := range imgs.Items {
+			for _, ref := range append(im.RepoDigests, im.RepoTags...) {
+				if strings.HasPrefix(ref, e.registry+"/") {
+					_, _ = engine.ImageRemove(ctx, ref, client.ImageRemoveOptions{Force: true, PruneChildren: true})
+				}
+			}
+		}
+	})
 	return e
 }
 
@@ -69,7 +85,7 @@ func (e *dockerEnv) deploy(base, repo string, extra ...string) string {
 
 // startDockerAgent starts a Docker agent in this process until the test
 // ends or stop is called.
-func (e *dockerEnv) startDockerAgent(name string, mut func(*docker.Config)) (stop func()) {
+func (e *dockerEnv) startDockerAgent(name string, mut func(*docker.Config), amut ...func(*agent.Config)) (stop func()) {
 	e.t.Helper()
 	cfg := docker.Config{Client: e.engine, Agent: name, Volumes: []string{e.dir + ":/data"}, Logger: slog.New(slog.DiscardHandler)}
 	if mut != nil {
@@ -79,11 +95,15 @@ func (e *dockerEnv) startDockerAgent(name string, mut func(*docker.Config)) (sto
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	a, err := agent.New(agent.Config{
+	acfg := agent.Config{
 		Client: e.cl, Runner: r, Kind: docker.Kind, Name: name, Labels: []string{"docker"}, MaxRuns: 4,
 		DataDir: e.t.TempDir(), StopRunsOnExit: true, StopGrace: 5 * time.Second, HeartbeatInterval: time.Second,
 		ClaimWait: 5 * time.Second, FlushInterval: 50 * time.Millisecond, Logger: slog.New(slog.DiscardHandler),
-	})
+	}
+	for _, m := range amut {
+		m(&acfg)
+	}
+	a, err := agent.New(acfg)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -266,6 +286,47 @@ func TestDockerEndToEnd(t *testing.T) {
 			t.Errorf("ghost ended %s, want Failed naming the image %s", d.FlowRun.State, missing)
 		}
 	})
+}
+
+// TestDockerAgentRestart: a Docker agent that exits leaves its containers
+// running; started again with the same name (here on a new data
+// directory, as on a new machine) it finds them by their labels, watches
+// them again, and the server is still reachable from them; their runs
+// finish on their first attempt.
+func TestDockerAgentRestart(t *testing.T) {
+	e := newDockerEnv(t)
+	e.deploy("scratch", "restart")
+	leave := func(c *agent.Config) { c.StopRunsOnExit = false }
+	stop := e.startDockerAgent("docker-restart", nil, leave)
+	r := e.create("resume", "")
+	first := e.waitFile("started", nil)
+	stop()
+	if cs := e.containers(r.ID); len(cs) != 1 || cs[0].State != "running" {
+		t.Fatalf("after the agent exited, the run's containers are %+v, want one running", cs)
+	}
+
+	e.startDockerAgent("docker-restart", nil)
+	e.waitLog(r.ID, `agent "docker-restart" restarted and adopted the flow program`)
+	e.release()
+	d := e.done(r.ID)
+	if d.FlowRun.State.Kind != state.Success || d.FlowRun.Attempt != 1 {
+		t.Fatalf("the adopted run ended %s on attempt %d, want Success on attempt 1\n%s", d.FlowRun.State, d.FlowRun.Attempt, history(d))
+	}
+	if got := e.waitFile("started", nil); got != first {
+		t.Errorf("the gate ran again in %s, want only in the adopted container %s", got, first)
+	}
+}
+
+// waitLog waits for a line containing text in run id's log.
+func (e *dockerEnv) waitLog(id, text string) {
+	e.t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for !strings.Contains(e.logText(id), text) {
+		if time.Now().After(deadline) {
+			e.t.Fatalf("run %s: no log line with %q within 60s; the log:\n%s", id, text, e.logText(id))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // TestDockerBases deploys the program on scratch, the base every machine
