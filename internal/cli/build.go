@@ -161,7 +161,7 @@ const healthCheckHelp = "Before the push, the build runs the program's healthche
 	"environment variables are set in the image or come from the agent, that declared secrets\n" +
 	"are set on the server (when there is one) and that the image has the run configuration's\n" +
 	"platform. It prints one line per check on stderr; a failure names the flow and the fix, and\n" +
-	"nothing is pushed. --skip-healthcheck pushes without it."
+	"nothing is pushed. --skip-healthcheck pushes without it.\n"
 
 func (c *CLI) buildCommand() *cobra.Command {
 	var (
@@ -181,8 +181,8 @@ func (c *CLI) buildCommand() *cobra.Command {
 			"No Docker engine is needed. The registry credentials are the ones docker login writes\n" +
 			"(~/.docker/config.json, $DOCKER_CONFIG) and its credential helpers. Loopback and\n" +
 			"private-network registries are spoken to over plain HTTP.\n\n" +
-			healthCheckHelp + " With --server (REEVE_SERVER), the\n" +
-			"declared secrets are looked up in --project on that server.\n\n" +
+			healthCheckHelp + "With --server (REEVE_SERVER), the declared secrets are looked up in --project on\n" +
+			"that server.\n\n" +
 			"The same sources and flags give the same image digest. The tag defaults to a content\n" +
 			"hash (the first 12 hex digits of the digest), and layers the registry already holds are\n" +
 			"not uploaded again. It prints the image pinned by digest, then one line per flow.\n\n" +

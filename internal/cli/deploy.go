@@ -29,8 +29,8 @@ func (c *CLI) deployCommand() *cobra.Command {
 			"server: the spec exactly as the image holds it, the image pinned by digest (docker\n" +
 			"storage), the run configuration (--cpu, --memory, --executor, --workers, --run-env,\n" +
 			"--run-platform) and --labels. --env and --platform are the image's, as in reeve build.\n\n" +
-			healthCheckHelp + " The declared secrets are looked up in --project on the server,\n" +
-			"and the image must have --run-platform when it is given.\n\n" +
+			healthCheckHelp + "The declared secrets are looked up in --project on the server, and the image must\n" +
+			"have --run-platform when it is given.\n\n" +
 			"The same sources and flags give the same image digest, and a flow whose spec, image,\n" +
 			"labels and run configuration are those of its newest version is not registered again:\n" +
 			"deploying unchanged code pushes no layer and registers nothing new. It prints one line\n" +
