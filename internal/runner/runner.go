@@ -49,6 +49,19 @@ var ErrGone = errors.New("the flow program is no longer running")
 // runner cannot run at all, such as a storage kind of another agent.
 var ErrUnsupported = errors.New("unsupported by this runner")
 
+// ErrUnavailable is wrapped by the error Start returns when what the
+// runner runs programs with is down (the Docker engine cannot be reached):
+// the run fails with the reason, and the agent stops claiming until the
+// runner's Check (see Checker) passes again.
+var ErrUnavailable = errors.New("the runner's engine is unavailable")
+
+// Checker is implemented by runners that depend on something that can go
+// away (the Docker engine). Check returns nil when the runner can start
+// programs, else an error that wraps ErrUnavailable and says why.
+type Checker interface {
+	Check(ctx context.Context) error
+}
+
 // Runner starts flow programs and finds them again after a restart.
 // Implementations are safe for concurrent use.
 type Runner interface {
