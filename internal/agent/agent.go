@@ -56,6 +56,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/reevehq/reeve/api"
@@ -145,9 +146,13 @@ type Agent struct {
 	records records
 	apiURL  string
 
-	id    string // set by Run's registration
-	slots chan struct{}
-	wg    sync.WaitGroup // the watchers
+	id        string // set by Run's registration
+	slots     chan struct{}
+	wg        sync.WaitGroup // the watchers
+	launching sync.WaitGroup // the launches in progress
+	// unavailable is set when a start failed because the runner's engine
+	// is down: claims wait until the runner's Check passes again.
+	unavailable atomic.Bool
 
 	mu      sync.Mutex
 	running map[string]*run // by runKey
@@ -256,6 +261,8 @@ func (a *Agent) Run(ctx context.Context) error {
 	bg.Go(func() { a.heartbeats(ctx) })
 	a.claims(ctx, waitCtx)
 	bg.Wait()
+	// Programs being started now are watched (and stopped below) too.
+	a.launching.Wait()
 
 	if a.cfg.StopRunsOnExit {
 		a.mu.Lock()
@@ -325,12 +332,17 @@ func (a *Agent) claims(ctx, waitCtx context.Context) {
 		case <-ctx.Done():
 			return
 		}
+		if !a.waitAvailable(ctx) {
+			<-a.slots
+			return
+		}
 		claim, err := a.cfg.Client.Claim(ctx, a.ID(), a.cfg.ClaimWait)
 		if claim != nil {
 			// A claimed run is started even if the agent is stopping:
-			// leaving it Submitted would strand it.
+			// leaving it Submitted would strand it. Starting may take long
+			// (an image pull): claims go on meanwhile.
 			b = backoff{}
-			a.launch(context.WithoutCancel(ctx), waitCtx, claim)
+			a.launching.Go(func() { a.launch(context.WithoutCancel(ctx), waitCtx, claim) })
 			continue
 		}
 		<-a.slots
@@ -344,6 +356,53 @@ func (a *Agent) claims(ctx, waitCtx context.Context) {
 			}
 		default:
 			b = backoff{}
+		}
+	}
+}
+
+// waitAvailable returns once the runner can start programs: at once,
+// unless a start failed because its engine was down (runner.ErrUnavailable);
+// then it checks the runner (runner.Checker) with backoff until it passes.
+// It reports false when ctx ended first.
+func (a *Agent) waitAvailable(ctx context.Context) bool {
+	c, ok := a.cfg.Runner.(runner.Checker)
+	if !ok || !a.unavailable.Load() {
+		return ctx.Err() == nil
+	}
+	b := backoff{}
+	for {
+		err := c.Check(ctx)
+		if err == nil {
+			a.unavailable.Store(false)
+			a.log.InfoContext(ctx, "the runner's engine is back: claiming runs again")
+			return true
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		a.log.WarnContext(ctx, "not claiming runs until the runner's engine is back", "err", err)
+		if !b.sleep(ctx) {
+			return false
+		}
+	}
+}
+
+// beatWhileStarting heartbeats run id with the run's client until done is
+// closed, so that a slow start (an image pull) is not taken for a dead
+// agent by the server's monitor.
+func (a *Agent) beatWhileStarting(ctx context.Context, rc *client.Client, id string, done <-chan struct{}) {
+	t := time.NewTicker(a.cfg.HeartbeatInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if _, err := rc.RunHeartbeat(ctx, id); err != nil {
+			a.log.DebugContext(ctx, "heartbeat of a starting flow run failed", "flow_run", id, "err", err)
 		}
 	}
 }
@@ -377,8 +436,14 @@ func (a *Agent) launch(ctx, waitCtx context.Context, claim *api.Claim) {
 		Output:    logs.output,
 		Note:      func(msg string) { logs.note("INFO", msg) },
 	}
+	starting := make(chan struct{})
+	go a.beatWhileStarting(ctx, rc, fr.ID, starting)
 	h, err := a.cfg.Runner.Start(ctx, spec)
+	close(starting)
 	if err != nil {
+		if errors.Is(err, runner.ErrUnavailable) {
+			a.unavailable.Store(true)
+		}
 		log.WarnContext(ctx, "the flow program could not start", "program", program, "err", err)
 		a.failStart(ctx, log, fr.ID, fr.Attempt, logs, err)
 		<-a.slots
@@ -598,6 +663,19 @@ func (a *Agent) recover(ctx, waitCtx context.Context) error {
 			out = logs.output
 		}
 		h, err := a.cfg.Runner.Recover(ctx, rec.Handle, out)
+		if err == nil && !current[k] {
+			// Its attempt was superseded or its run ended meanwhile: the
+			// server fences its writes; it has nothing left to do.
+			log.WarnContext(ctx, "stopping a flow program whose run moved on while the agent was away", "handle", h.ID())
+			if err := h.Stop(ctx, a.cfg.StopGrace); err != nil {
+				log.WarnContext(ctx, "cannot stop the flow program", "handle", h.ID(), "err", err)
+				continue // keep the record: the next start tries again
+			}
+			if err := a.records.remove(rec.FlowRunID, rec.Attempt); err != nil {
+				log.WarnContext(ctx, "cannot remove the record of the flow program", "err", err)
+			}
+			continue
+		}
 		if err == nil {
 			handled[k] = true
 			log.InfoContext(ctx, "adopted a flow program that kept running while the agent restarted", "handle", h.ID())

@@ -3,9 +3,14 @@ package agent_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -81,5 +86,176 @@ func TestRestartFindsProgramsWithoutRecords(t *testing.T) {
 	}
 	if f.calls != 1 {
 		t.Errorf("Find was called %d times, want once, at the start", f.calls)
+	}
+}
+
+// gated is a runner whose starts can be held (like a slow image pull)
+// and whose engine can be down (runner.ErrUnavailable, runner.Checker).
+type gated struct {
+	runner.Runner
+	mu     sync.Mutex
+	hold   map[string]chan struct{} // by flow run ID: Start waits for it
+	down   bool
+	checks int
+}
+
+func (g *gated) Start(ctx context.Context, spec runner.Spec) (runner.Handle, error) {
+	g.mu.Lock()
+	hold, down := g.hold[spec.FlowRunID], g.down
+	g.mu.Unlock()
+	if down {
+		return nil, fmt.Errorf("the engine at unix:///test.sock is unreachable: %w", runner.ErrUnavailable)
+	}
+	if hold != nil {
+		select {
+		case <-hold:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return g.Runner.Start(ctx, spec)
+}
+
+func (g *gated) Check(context.Context) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.checks++
+	if g.down {
+		return fmt.Errorf("still down: %w", runner.ErrUnavailable)
+	}
+	return nil
+}
+
+func (g *gated) set(f func(g *gated)) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	f(g)
+}
+
+func gatedRunner(t *testing.T, dataDir string) *gated {
+	t.Helper()
+	pr, err := process.New(process.Config{Dir: filepath.Join(dataDir, "output"), PollInterval: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &gated{Runner: pr, hold: map[string]chan struct{}{}}
+}
+
+// TestSlowStartDoesNotBlockClaims: while one run's program is slow to
+// start (an image pull), the agent claims and runs others, and it
+// heartbeats the starting run so the server does not take it for lost.
+func TestSlowStartDoesNotBlockClaims(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 1)
+	flow := e.register(t, "ok", "ok", api.Storage{}, "test")
+	slow := e.createRun(t, flow)
+	dataDir := t.TempDir()
+	g := gatedRunner(t, dataDir)
+	release := make(chan struct{})
+	g.set(func(g *gated) { g.hold[slow.ID] = release })
+	e.startAgent(t, "host-1", dataDir, func(c *agent.Config) { c.Runner = g; c.HeartbeatInterval = 50 * time.Millisecond })
+	e.waitRun(t, slow.ID, func(fr api.FlowRun) bool { return fr.State.Kind == state.Submitted })
+
+	fast := e.createRun(t, flow)
+	if got := e.waitRun(t, fast.ID, finished); got.State.Kind != state.Success {
+		t.Fatalf("the run behind a slow start ended %s %q, want Success", got.State.Kind, got.State.Message)
+	}
+	// The starting run is heartbeated: its heartbeat is newer than its claim.
+	waitFor(t, "a heartbeat of the starting run", func() (bool, string) {
+		d, err := e.admin.FlowRun(t.Context(), slow.ID)
+		if err != nil {
+			return false, err.Error()
+		}
+		return d.FlowRun.HeartbeatAt.After(d.FlowRun.UpdatedAt), fmt.Sprintf("heartbeat %v, updated %v", d.FlowRun.HeartbeatAt, d.FlowRun.UpdatedAt)
+	})
+	close(release)
+	if got := e.waitRun(t, slow.ID, finished); got.State.Kind != state.Success {
+		t.Errorf("the slow run ended %s %q, want Success", got.State.Kind, got.State.Message)
+	}
+}
+
+// TestEngineDownPausesClaims: a start that fails because the runner's
+// engine is down fails its run with the reason, and the agent claims no
+// other run until the engine is back.
+func TestEngineDownPausesClaims(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 1)
+	flow := e.register(t, "ok", "ok", api.Storage{}, "test")
+	dataDir := t.TempDir()
+	g := gatedRunner(t, dataDir)
+	g.set(func(g *gated) { g.down = true })
+	e.startAgent(t, "host-1", dataDir, func(c *agent.Config) { c.Runner = g; c.MaxRuns = 1 })
+
+	first := e.createRun(t, flow)
+	got := e.waitRun(t, first.ID, finished)
+	if got.State.Kind != state.Failed || !strings.Contains(got.State.Message, "unix:///test.sock is unreachable") {
+		t.Fatalf("the run ended %s %q, want Failed saying the engine is unreachable", got.State.Kind, got.State.Message)
+	}
+	second := e.createRun(t, flow)
+	waitFor(t, "the agent checking the engine twice", func() (bool, string) {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		return g.checks >= 2, fmt.Sprint(g.checks, " checks")
+	})
+	if d, err := e.admin.FlowRun(t.Context(), second.ID); err != nil || d.FlowRun.State.Kind != state.Scheduled {
+		t.Fatalf("while the engine is down, the second run is %v (%v), want Scheduled: not claimed", d.FlowRun.State.Kind, err)
+	}
+	g.set(func(g *gated) { g.down = false })
+	if got := e.waitRun(t, second.ID, finished); got.State.Kind != state.Success {
+		t.Errorf("once the engine is back, the second run ended %s %q, want Success", got.State.Kind, got.State.Message)
+	}
+}
+
+// TestRestartStopsProgramsOfRunsThatMovedOn: a program an agent finds
+// after a restart whose attempt is no longer its run's is stopped, not
+// adopted; the run's current attempt runs normally.
+func TestRestartStopsProgramsOfRunsThatMovedOn(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 1)
+	run := e.createRun(t, e.register(t, "alive", "wait", api.Storage{}, "test"))
+	first := t.TempDir()
+	a1 := e.startAgent(t, "host-1", first, func(c *agent.Config) { c.StopRunsOnExit = false })
+	var pid int
+	waitFor(t, "the program of "+run.ID+" started", func() (bool, string) {
+		data, err := os.ReadFile(filepath.Join(e.dir, "started-"+run.ID))
+		if err != nil {
+			return false, err.Error()
+		}
+		pid, err = strconv.Atoi(string(data))
+		return err == nil, string(data)
+	})
+	a1.stop(t)
+	recs, err := filepath.Glob(filepath.Join(first, "runs", "*.json"))
+	if err != nil || len(recs) != 1 {
+		t.Fatalf("records of the first agent: %v, %v; want one", recs, err)
+	}
+	data, err := os.ReadFile(recs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec struct {
+		Token  string       `json:"token"`
+		Handle runner.Saved `json:"handle"`
+	}
+	if err := json.Unmarshal(data, &rec); err != nil {
+		t.Fatal(err)
+	}
+	pr, err := process.New(process.Config{Dir: filepath.Join(first, "output"), PollInterval: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The runner finds the program under an attempt the run no longer has.
+	f := &finding{Runner: pr, found: []runner.Found{{FlowRunID: run.ID, Attempt: 7, Token: rec.Token, Program: "flowprog", Saved: rec.Handle}}}
+	e.startAgent(t, "host-1", t.TempDir(), func(c *agent.Config) { c.Runner = f; c.StopGrace = time.Second })
+	waitFor(t, fmt.Sprintf("the stale program (pid %d) stopped", pid), func() (bool, string) {
+		err := syscall.Kill(pid, 0)
+		return errors.Is(err, syscall.ESRCH), fmt.Sprint(err)
+	})
+	// Attempt 1 lost its program: reported lost, it runs again.
+	if err := os.WriteFile(filepath.Join(e.dir, "release"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.waitRun(t, run.ID, finished); got.State.Kind != state.Success || got.Attempt != 2 {
+		t.Errorf("the run ended %s %q on attempt %d, want Success on attempt 2", got.State.Kind, got.State.Message, got.Attempt)
 	}
 }

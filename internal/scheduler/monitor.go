@@ -166,8 +166,14 @@ func (m *Monitor) lost(run store.FlowRun, now time.Time) string {
 	switch run.State.Kind {
 	case state.Submitted:
 		// UpdatedAt is the store's time of the last change (the claim):
-		// a state's own time may come from a runner's clock.
-		if now.Sub(run.UpdatedAt) > m.cfg.SubmitTimeout {
+		// a state's own time may come from a runner's clock. An agent
+		// that is still starting the program (pulling its image)
+		// heartbeats the run meanwhile.
+		last := run.UpdatedAt
+		if run.HeartbeatAt.After(last) {
+			last = run.HeartbeatAt
+		}
+		if now.Sub(last) > m.cfg.SubmitTimeout {
 			return fmt.Sprintf("no runner started within %v of the claim by agent %s (attempt %d): the agent may have died or could not start the flow program; see the agent's log",
 				m.cfg.SubmitTimeout, run.AgentID, run.Attempt)
 		}

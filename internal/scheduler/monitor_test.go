@@ -227,3 +227,31 @@ func TestStranded(t *testing.T) {
 		t.Errorf("only an offline agent: %q", got)
 	}
 }
+
+// TestMonitorSparesSubmittedRunBeingStarted: an agent that is still
+// starting a run's program (pulling its image) heartbeats the Submitted
+// run; the monitor counts the submit timeout from the last heartbeat.
+func TestMonitorSparesSubmittedRunBeingStarted(t *testing.T) {
+	t.Parallel()
+	e := newMonitorEnv(t)
+	var err error
+	e.mon, err = scheduler.NewMonitor(scheduler.MonitorConfig{
+		Store: e.st, Now: e.clock.Now, SubmitTimeout: time.Second, Requeued: func() { e.woken++ },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := e.claimed()
+	time.Sleep(1500 * time.Millisecond) // the store's clock is real: let the claim age past the timeout
+	if _, err := e.st.HeartbeatFlowRun(t.Context(), run.ID, run.Attempt); err != nil {
+		t.Fatal(err)
+	}
+	e.tickAt(0)
+	if got := e.get(run.ID); got.State.Kind != state.Submitted {
+		t.Fatalf("a Submitted run heartbeated within the timeout is %s, want still Submitted", got.State)
+	}
+	e.tickAt(3 * time.Second)
+	if got := e.get(run.ID); got.State.Kind != state.Scheduled {
+		t.Fatalf("a Submitted run whose heartbeats stopped is %s, want re-queued", got.State)
+	}
+}
