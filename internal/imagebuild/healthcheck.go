@@ -153,6 +153,10 @@ func healthCheck(ctx context.Context, o Options, plats []*v1.Platform, imgs []v1
 		code  int
 		where string
 	)
+	// A program that never answers (it blocks in an init function, say)
+	// must not hang the build.
+	ctx, cancel := context.WithTimeout(ctx, HealthCheckTimeout)
+	defer cancel()
 	if dc != nil {
 		where = "docker"
 		fmt.Fprintf(w, "health check of %s (%s) in a Docker container\n", ref, plats[i])
@@ -167,14 +171,16 @@ func healthCheck(ctx context.Context, o Options, plats []*v1.Platform, imgs []v1
 		out, code, err = runBinary(ctx, imgs[i], progs[i].path, filepath.Dir(specDir), o.RunEnv,
 			"healthcheck", "--spec", specDir, "--results", ServerResults, "--secrets-from-server")
 	}
+	if ctx.Err() == context.DeadlineExceeded {
+		return "", fmt.Errorf("health check of %s: the program's healthcheck command did not finish within %v: does something in the program (an init function, a flow's construction) block or wait on the network? Fix it, or give --skip-healthcheck", ref, HealthCheckTimeout)
+	}
 	if err != nil {
 		return "", fmt.Errorf("health check of %s: %w", ref, err)
 	}
 	checks, other := parseChecks(out)
 	if (code != 0 && code != 1) || (code == 1 && !slices.ContainsFunc(checks, func(c Check) bool { return !c.OK })) {
-		return "", fmt.Errorf("health check of %s: the program's healthcheck command failed (exit code %d):\n%s\n"+
-			"The program must link a Reeve SDK whose healthcheck has --secrets-from-server: update github.com/reevehq/reeve in its go.mod, or give --skip-healthcheck",
-			ref, code, strings.TrimSpace(string(out)))
+		return "", fmt.Errorf("health check of %s: the program's healthcheck command failed (exit code %d):\n%s\n%s",
+			ref, code, strings.TrimSpace(string(out)), healthcheckFailureAdvice(string(out), plats[i], hostPlat))
 	}
 	if o.CheckSecrets != nil {
 		for _, f := range flows {
@@ -211,6 +217,23 @@ func healthCheck(ctx context.Context, o Options, plats []*v1.Platform, imgs []v1
 
 // platformCheck says whether the image has the platform the run
 // configuration asks for.
+// HealthCheckTimeout bounds the program's healthcheck command.
+var HealthCheckTimeout = 2 * time.Minute
+
+// healthcheckFailureAdvice says what to do about a healthcheck command
+// that failed without check lines, from what it printed.
+func healthcheckFailureAdvice(out string, plat *v1.Platform, host string) string {
+	switch {
+	case strings.Contains(out, "exec format error"):
+		return fmt.Sprintf("The Docker engine cannot run %s programs (this machine is %s): install an emulator for it (e.g. qemu-user-static with binfmt), add %s to --platform so the check runs that image, or give --skip-healthcheck", plat, host, host)
+	case strings.Contains(out, "unknown flag") || strings.Contains(out, "unknown command"):
+		return "The program's Reeve SDK is older than this reeve command (its healthcheck lacks --secrets-from-server): update github.com/reevehq/reeve in its go.mod, or give --skip-healthcheck"
+	case strings.Contains(out, "no such file or directory") || strings.Contains(out, "executable file not found"):
+		return "The image's program could not be started: is the base image's architecture the image's? Give --skip-healthcheck to push without the check"
+	}
+	return "The program's healthcheck command should print one line per check: does the program call reeve.Main? Fix it, or give --skip-healthcheck"
+}
+
 func platformCheck(plats []*v1.Platform, want string) Check {
 	wp, err := v1.ParsePlatform(want)
 	if err != nil {
@@ -289,6 +312,7 @@ func runBinary(ctx context.Context, img v1.Image, bin, dir string, runEnv map[st
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Dir = dir
 	cmd.Env = env
+	cmd.WaitDelay = 5 * time.Second // a child holding its output must not hang the build
 	out, err := cmd.CombinedOutput()
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {

@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -271,4 +272,44 @@ func TestHealthCheckAutoWithoutDocker(t *testing.T) {
 	if err != nil || res.HealthCheck != "skipped" {
 		t.Errorf("Build with HealthCheckSkip: %+v, %v; want it pushed, unchecked", res, err)
 	}
+}
+
+// TestHealthCheckHangs: a program whose healthcheck never answers fails
+// the build after HealthCheckTimeout, saying so, and pushes nothing.
+func TestHealthCheckHangs(t *testing.T) {
+	defer func(d time.Duration) { imagebuild.HealthCheckTimeout = d }(imagebuild.HealthCheckTimeout)
+	imagebuild.HealthCheckTimeout = 2 * time.Second
+	host, up := newRegistry(t)
+	_, err := imagebuild.Build(t.Context(), imagebuild.Options{
+		Dir: hcDir, Repo: host + "/hang", Env: []string{"INGEST_REGION=eu"},
+		HealthCheck: imagebuild.HealthCheckBinary, RunEnv: map[string]string{"HCFLOWS_BLOCK": "1"},
+	})
+	if err == nil || !strings.Contains(err.Error(), "did not finish within 2s") || !strings.Contains(err.Error(), "--skip-healthcheck") {
+		t.Fatalf("Build of a program that hangs: %v, want an error saying it did not finish within 2s", err)
+	}
+	noPush(t, up, host+"/hang")
+}
+
+// TestHealthCheckForeignPlatformInDocker: an engine that cannot run the
+// image's platform makes the check fail with that reason and what to do,
+// not blame the SDK.
+func TestHealthCheckForeignPlatformInDocker(t *testing.T) {
+	testenv.Docker(t)
+	host, up := newRegistry(t)
+	_, err := imagebuild.Build(t.Context(), imagebuild.Options{
+		Dir: hcDir, Repo: host + "/foreign", Platform: otherPlatform, Env: []string{"INGEST_REGION=eu"},
+		HealthCheck: imagebuild.HealthCheckDocker,
+	})
+	if err == nil {
+		t.Skipf("the engine ran a %s image (an emulator is installed): nothing to check", otherPlatform)
+	}
+	for _, want := range []string{"cannot run " + otherPlatform + " programs", "--skip-healthcheck"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("the error %q does not say %q", err, want)
+		}
+	}
+	if strings.Contains(err.Error(), "update github.com/reevehq/reeve") {
+		t.Errorf("the error blames the SDK: %v", err)
+	}
+	noPush(t, up, host+"/foreign")
 }

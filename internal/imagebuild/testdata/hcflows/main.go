@@ -2,6 +2,8 @@
 // it registers depends on the environment of the machine it runs on, as a
 // careless program's might:
 //
+//   - HCFLOWS_BLOCK set: it never answers (a build's health check must
+//     not hang on it);
 //   - HCFLOWS_EXTRA_TASK set: flow report gets a task "extra", registered
 //     only then, so specs saved on such a machine name a task that the
 //     image's program (which runs without the variable) lacks.
@@ -15,6 +17,7 @@ package main
 import (
 	"context"
 	"os"
+	"time"
 
 	"github.com/reevehq/reeve"
 )
@@ -26,6 +29,9 @@ var load = reeve.NewTask0("hcflows.load", func(context.Context) (int, error) { r
 var archive = reeve.NewTask0("hcflows.archive", func(context.Context) (int, error) { return 3, nil }, reeve.Checkpoint())
 
 func main() {
+	if os.Getenv("HCFLOWS_BLOCK") != "" {
+		time.Sleep(time.Hour) // a program that never answers
+	}
 	report := reeve.NewFlow("report")
 	fetch.Bind(report, reeve.Name("fetch"))
 	if os.Getenv("HCFLOWS_EXTRA_TASK") != "" {
