@@ -61,8 +61,8 @@ func TestBuildStaticBase(t *testing.T) {
 		t.Errorf("%s holds %d bytes, want Go's time zone database", imagebuild.ZoneinfoPath, len(f.data))
 	}
 	for name, want := range map[string]string{"etc/etl/a.yaml": "a: 1\n", "etc/etl/sub/b.yaml": "b: 2\n"} {
-		if f, ok := files[name]; !ok || string(f.data) != want || f.hdr.Mode&0o444 != 0o444 {
-			t.Errorf("%s: found %v, %q, mode %o; want %q readable by all", name, ok, f.data, f.hdr.Mode, want)
+		if f, ok := files[name]; !ok || string(f.data) != want || f.hdr.Mode != 0o444 || f.hdr.Uid != 0 {
+			t.Errorf("%s: found %v, %q, mode %o, uid %d; want %q, root's, read-only for all", name, ok, f.data, f.hdr.Mode, f.hdr.Uid, want)
 		}
 	}
 	dirs := dirHeaders(t, img)
@@ -76,6 +76,8 @@ func TestBuildStaticBase(t *testing.T) {
 		{"etc/etl/", 0, 0o755},
 		{"home/nonroot/", imagebuild.UID, 0o700},
 		{"opt/reeve/", imagebuild.UID, 0o755},
+		{"opt/reeve/bin/", 0, 0o755},
+		{"opt/reeve/flows/", 0, 0o755},
 	} {
 		hs := dirs[tc.dir]
 		if len(hs) == 0 {

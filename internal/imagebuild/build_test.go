@@ -139,8 +139,8 @@ func TestBuildEtl(t *testing.T) {
 	if !ok {
 		t.Fatalf("no opt/reeve/bin/etl in the image; it has %v", keys(files))
 	}
-	if bin.hdr.Mode != 0o755 || bin.hdr.Uid != 65532 || bin.hdr.Gid != 65532 || bin.hdr.ModTime.Unix() != 0 {
-		t.Errorf("opt/reeve/bin/etl: mode %o uid %d gid %d mtime %v; want 755, 65532, 65532, the epoch",
+	if bin.hdr.Mode != 0o555 || bin.hdr.Uid != 0 || bin.hdr.Gid != 0 || bin.hdr.ModTime.Unix() != 0 {
+		t.Errorf("opt/reeve/bin/etl: mode %o uid %d gid %d mtime %v; want 555, 0, 0 (the program cannot change itself), the epoch",
 			bin.hdr.Mode, bin.hdr.Uid, bin.hdr.Gid, bin.hdr.ModTime)
 	}
 	specFile, ok := files["opt/reeve/flows/etl.json"]

@@ -261,9 +261,10 @@ func imageSize(img v1.Image) (int64, error) {
 	return size, nil
 }
 
-// tarLayer is an uncompressed layer being written: files owned by UID with
-// the epoch as their time, with their parent directories (UID's under the
-// working directory, root's elsewhere).
+// tarLayer is an uncompressed layer being written: files owned by root and
+// read-only (the program cannot change itself, its specs or the extra
+// files), with the epoch as their time, and their parent directories
+// (root's, but the working directory, which is UID's).
 type tarLayer struct {
 	buf  bytes.Buffer
 	tw   *tar.Writer
@@ -289,10 +290,11 @@ func (t *tarLayer) mkdirAll(dir string) error {
 	if err := t.mkdirAll(path.Dir(dir)); err != nil {
 		return err
 	}
-	// Directories outside the working directory (/etc, /usr, ...) stay
-	// root's, so that the program cannot write where the system's files are.
+	// Only the working directory is the program's to write in: the
+	// directories of the program and its specs, and those outside
+	// (/etc, /usr, ...), stay root's.
 	owner := 0
-	if dir == WorkDir || strings.HasPrefix(dir, WorkDir+"/") {
+	if dir == WorkDir {
 		owner = UID
 	}
 	if err := t.header(&tar.Header{Typeflag: tar.TypeDir, Name: strings.TrimPrefix(dir, "/") + "/", Mode: 0o755}, owner); err != nil {
@@ -311,7 +313,7 @@ func (t *tarLayer) addFile(dst, src string, mode int64) error {
 	if err := t.mkdirAll(path.Dir(dst)); err != nil {
 		return err
 	}
-	if err := t.header(&tar.Header{Typeflag: tar.TypeReg, Name: strings.TrimPrefix(dst, "/"), Mode: mode, Size: int64(len(data))}, UID); err != nil {
+	if err := t.header(&tar.Header{Typeflag: tar.TypeReg, Name: strings.TrimPrefix(dst, "/"), Mode: mode &^ 0o222, Size: int64(len(data))}, 0); err != nil {
 		return err
 	}
 	_, err = t.tw.Write(data)
