@@ -38,7 +38,7 @@ func (f *imageFlags) add(fl *pflag.FlagSet) {
 	fl.StringVar(&f.baseImage, "base-image", imagebuild.StaticBase, "the base image: static (Reeve's minimal base, made on this machine: users, /tmp, CA certificates, time zones), scratch (empty, enough for the static program), or a reference pulled with your registry credentials")
 	fl.StringVar(&f.platform, "platform", "", "the image's platform, linux/ARCH[/VARIANT], or a comma-separated list of them for an image index (default: linux on this machine's architecture)")
 	fl.StringArrayVar(&f.env, "env", nil, "set NAME=VALUE in the image (repeatable); anyone who can pull the image can read it, so values that look like credentials are refused: use reeve secret set")
-	fl.StringArrayVar(&f.allowEnv, "allow-env", nil, "let --env NAME through although it looks like a credential (repeatable)")
+	fl.StringArrayVar(&f.allowEnv, "allow-env", nil, "let --env (and deploy's --run-env) NAME through although it looks like a credential (repeatable)")
 	fl.StringArrayVar(&f.files, "file", nil, "add the file SRC at the absolute path DST in the image, as SRC:DST (repeatable)")
 	fl.StringVar(&f.tag, "tag", "", "the tag to push (default: a content hash of the image)")
 	fl.StringVar(&f.source, "source", "", "the org.opencontainers.image.source label: the URL of the program's sources")

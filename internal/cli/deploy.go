@@ -43,7 +43,7 @@ func (c *CLI) deployCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			rc, err := rcf.runConfig()
+			rc, err := rcf.runConfig(o.AllowEnv)
 			if err != nil {
 				return err
 			}

@@ -307,6 +307,10 @@ func TestDeployRefusesTaskTheImageLacks(t *testing.T) {
 func TestDeployUsage(t *testing.T) {
 	t.Parallel()
 	noConfig := filepath.Join(t.TempDir(), "config.json")
+	spec := filepath.Join(t.TempDir(), "x.json")
+	if err := os.WriteFile(spec, []byte(`{"spec_version":1,"name":"x","tasks":[{"id":"a","task":"a"}]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		args []string
 		want string
@@ -314,6 +318,8 @@ func TestDeployUsage(t *testing.T) {
 		{[]string{"deploy", hcflows}, "--repo"},
 		{[]string{"deploy", hcflows, "--repo", "localhost:5000/hc", "--run-env", "NOVALUE"}, `--run-env "NOVALUE": want NAME=value`},
 		{[]string{"deploy", hcflows, "--repo", "localhost:5000/hc", "--run-platform", "arm64"}, `RunPlatform "arm64": give one linux platform`},
+		{[]string{"deploy", hcflows, "--repo", "localhost:5000/hc", "--run-env", "DB_PASSWORD=hunter2"}, "--run-env DB_PASSWORD (its name says PASSWORD): looks like a credential, and run configurations are kept in clear"},
+		{[]string{"flow", "register", spec, "--path", "/bin/true", "--env", "GITHUB_TOKEN=ghp_abc"}, "--env GITHUB_TOKEN (its name says TOKEN): looks like a credential"},
 		{[]string{"deploy", hcflows, "--repo", "localhost:5000/hc", "--skip-healthcheck", "--healthcheck", "docker"}, "--skip-healthcheck and --healthcheck docker: give one of them"},
 		{[]string{"deploy", hcflows, "--repo", "localhost:5000/hc", "--healthcheck", "maybe"}, `HealthCheck "maybe": use auto, docker, binary or skip`},
 		{[]string{"deploy", hcflows, "--repo", "localhost:5000/hc", "--config", noConfig}, "no API token"},

@@ -17,6 +17,7 @@ import (
 	"github.com/reevehq/reeve"
 	"github.com/reevehq/reeve/api"
 	"github.com/reevehq/reeve/client"
+	"github.com/reevehq/reeve/internal/imagebuild"
 	"github.com/reevehq/reeve/internal/spec"
 )
 
@@ -33,11 +34,12 @@ func (c *CLI) flowCommand() *cobra.Command {
 
 func (c *CLI) flowRegisterCommand() *cobra.Command {
 	var (
-		f      clientFlags
-		path   string
-		image  string
-		labels []string
-		rcf    runConfigFlags
+		f        clientFlags
+		path     string
+		image    string
+		labels   []string
+		rcf      runConfigFlags
+		allowEnv []string
 	)
 	cmd := &cobra.Command{
 		Use:   "register SPEC.json (--path /abs/program | --image name@sha256:...)",
@@ -68,7 +70,7 @@ func (c *CLI) flowRegisterCommand() *cobra.Command {
 			default:
 				storage = api.Storage{Kind: "docker", Image: image}
 			}
-			rc, err := rcf.runConfig()
+			rc, err := rcf.runConfig(allowEnv)
 			if err != nil {
 				return err
 			}
@@ -106,6 +108,7 @@ func (c *CLI) flowRegisterCommand() *cobra.Command {
 	fl.StringVar(&image, "image", "", "the program's container image, pinned by digest: name@sha256:<hex>")
 	fl.StringArrayVar(&labels, "label", nil, "a label agents must have to run the flow, added to the spec's (repeat for more)")
 	rcf.add(fl, "env", "platform")
+	fl.StringArrayVar(&allowEnv, "allow-env", nil, "let --env NAME through although it looks like a credential (repeatable)")
 	return cmd
 }
 
@@ -130,9 +133,13 @@ func (f *runConfigFlags) add(fl *pflag.FlagSet, envFlag, platformFlag string) {
 	fl.StringVar(&f.rc.Platform, platformFlag, "", "the platform runs need, linux/ARCH[/VARIANT] like linux/arm64 (default: the agent's own)")
 }
 
-// runConfig returns the run configuration the flags give.
-func (f *runConfigFlags) runConfig() (api.RunConfig, error) {
+// runConfig returns the run configuration the flags give. A variable that
+// looks like a credential is refused unless allow names it.
+func (f *runConfigFlags) runConfig(allow []string) (api.RunConfig, error) {
 	rc := f.rc
+	if err := imagebuild.CheckRunEnv("--"+f.envFlag, f.env, allow); err != nil {
+		return rc, usageError{err}
+	}
 	for _, kv := range f.env {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok || k == "" {

@@ -32,6 +32,34 @@ var credentialPrefixes = []string{
 // versions or URLs). Names in allow
 // are not checked. Every offending variable is named in one error.
 func CheckEnv(env, allow []string) error {
+	bad := credentialVars(env, allow)
+	if len(bad) == 0 {
+		return nil
+	}
+	return fmt.Errorf("--env %s: %s like a credential, and everyone who can pull the image can read it. "+
+		"Keep secrets on the server instead: `reeve secret set NAME`, declared by the flow with reeve.Secrets(\"NAME\") "+
+		"and read by tasks with reeve.Secret(ctx, \"NAME\"). If it is not a secret, allow it with --allow-env NAME",
+		strings.Join(bad, ", "), map[bool]string{true: "looks", false: "look"}[len(bad) == 1])
+}
+
+// CheckRunEnv is CheckEnv for a run configuration's variables (given with
+// flag, like --run-env): the server keeps them with the flow version, in
+// clear, so everyone who can read the flow can read them, and they are in
+// every run's container.
+func CheckRunEnv(flag string, env, allow []string) error {
+	bad := credentialVars(env, allow)
+	if len(bad) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%s %s: %s like a credential, and run configurations are kept in clear: everyone who can read the flow (reeve flow show, the API) or inspect its runs' containers can read it. "+
+		"Keep secrets on the server instead: `reeve secret set NAME`, declared by the flow with reeve.Secrets(\"NAME\") "+
+		"and read by tasks with reeve.Secret(ctx, \"NAME\"). If it is not a secret, allow it with --allow-env NAME",
+		flag, strings.Join(bad, ", "), map[bool]string{true: "looks", false: "look"}[len(bad) == 1])
+}
+
+// credentialVars names the variables of env (NAME=VALUE) not in allow that
+// look like credentials, each with why.
+func credentialVars(env, allow []string) []string {
 	var bad []string
 	for _, kv := range env {
 		k, v, _ := strings.Cut(kv, "=")
@@ -42,13 +70,7 @@ func CheckEnv(env, allow []string) error {
 			bad = append(bad, fmt.Sprintf("%s (%s)", k, why))
 		}
 	}
-	if len(bad) == 0 {
-		return nil
-	}
-	return fmt.Errorf("--env %s: %s like a credential, and everyone who can pull the image can read it. "+
-		"Keep secrets on the server instead: `reeve secret set NAME`, declared by the flow with reeve.Secrets(\"NAME\") "+
-		"and read by tasks with reeve.Secret(ctx, \"NAME\"). If it is not a secret, allow it with --allow-env NAME",
-		strings.Join(bad, ", "), map[bool]string{true: "looks", false: "look"}[len(bad) == 1])
+	return bad
 }
 
 // credentialLike says why a variable looks like a credential, or "".
