@@ -585,7 +585,7 @@ func (p *program) healthchecks(ctx context.Context, specDir, results string, sec
 		}
 		for _, sec := range s.Secrets {
 			if secrets == nil {
-				add(true, name, "secret %s is resolved from the server at run time", sec.Name)
+				add(true, name, "secret %s is declared: runs get it from the server", sec.Name)
 				continue
 			}
 			if _, err := secrets.Secret(ctx, sec.Name); err != nil {

@@ -610,7 +610,7 @@ func TestHealthcheckCommand(t *testing.T) {
 				unsetEnv(t, "REEVE_SECRET_HC_SERVER_ONLY")
 				return []*Flow{flow(t, nil, Secrets("HC_SERVER_ONLY"))}, []string{"--secrets-from-server"}
 			},
-			want: []string{`(?m)^ok   hc: secret HC_SERVER_ONLY is resolved from the server at run time$`},
+			want: []string{`(?m)^ok   hc: secret HC_SERVER_ONLY is declared: runs get it from the server$`},
 		},
 		{
 			name: "unset environment variable",

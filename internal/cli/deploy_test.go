@@ -147,7 +147,7 @@ func TestDeploy(t *testing.T) {
 	}
 	for _, want := range []string{
 		"\nFAIL ingest: secret INGEST_TOKEN is not set in project default: reeve secret set INGEST_TOKEN --project default\n",
-		"\nok   ingest: secret INGEST_TOKEN is resolved from the server at run time\n",
+		"\nok   ingest: secret INGEST_TOKEN is declared: runs get it from the server\n",
 		"\nok   image: platform " + plat + " matches the run configuration\n",
 		"reeve: the health check of " + host + "/hc@sha256:",
 		"so nothing was pushed. Fix the failures and build again, or give --skip-healthcheck",

@@ -182,7 +182,17 @@ func healthCheck(ctx context.Context, o Options, plats []*v1.Platform, imgs []v1
 		return "", fmt.Errorf("health check of %s: the program's healthcheck command failed (exit code %d):\n%s\n%s",
 			ref, code, strings.TrimSpace(string(out)), healthcheckFailureAdvice(string(out), plats[i], hostPlat))
 	}
-	if o.CheckSecrets != nil {
+	if o.CheckSecrets == nil {
+		var names []string
+		for _, f := range flows {
+			for _, sec := range f.secrets {
+				names = append(names, f.Name+": "+sec)
+			}
+		}
+		if len(names) > 0 {
+			other = append(other, fmt.Sprintf("note: not checked that the declared secrets are set on the server (%s): give --server to check them", strings.Join(names, ", ")))
+		}
+	} else {
 		for _, f := range flows {
 			if len(f.secrets) == 0 {
 				continue
