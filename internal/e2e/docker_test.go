@@ -3,7 +3,9 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -30,13 +32,14 @@ import (
 type dockerEnv struct {
 	*env
 	engine   *client.Client
-	registry string // host:port
+	registry string            // host:port
+	agents   map[string]string // agent names given → unique names
 }
 
 func newDockerEnv(t testing.TB) *dockerEnv {
 	t.Helper()
 	engine := testenv.Docker(t)
-	e := &dockerEnv{env: newEnvWith(t, onSQLite, calm), engine: engine, registry: testenv.Registry(t)}
+	e := &dockerEnv{env: newEnvWith(t, onSQLite, calm), engine: engine, registry: testenv.Registry(t), agents: map[string]string{}}
 	// The containers run as the image's non-root user.
 	if err := os.Chmod(e.dir, 0o777); err != nil {
 		t.Fatal(err)
@@ -87,6 +90,10 @@ func (e *dockerEnv) deploy(base, repo string, extra ...string) string {
 // ends or stop is called.
 func (e *dockerEnv) startDockerAgent(name string, mut func(*docker.Config), amut ...func(*agent.Config)) (stop func()) {
 	e.t.Helper()
+	// Agent names are unique to the test run, so that containers a failed
+	// run left behind are never adopted by another; they are removed at
+	// the end.
+	name = e.agentName(name)
 	cfg := docker.Config{Client: e.engine, Agent: name, Volumes: []string{e.dir + ":/data"}, Logger: slog.New(slog.DiscardHandler)}
 	if mut != nil {
 		mut(&cfg)
@@ -127,6 +134,30 @@ func (e *dockerEnv) startDockerAgent(name string, mut func(*docker.Config), amut
 	return stop
 }
 
+// agentName returns name made unique to this test environment, and
+// removes the containers of the agent of that name when the test ends.
+func (e *dockerEnv) agentName(name string) string {
+	if n, ok := e.agents[name]; ok {
+		return n // the same agent, started again
+	}
+	unique := fmt.Sprintf("%s-%08x", name, rand.Uint32())
+	e.agents[name] = unique
+	e.t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		res, err := e.engine.ContainerList(ctx, client.ContainerListOptions{
+			All: true, Filters: make(client.Filters).Add("label", docker.LabelAgent+"="+unique),
+		})
+		if err != nil {
+			return
+		}
+		for _, c := range res.Items {
+			_, _ = e.engine.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true})
+		}
+	})
+	return unique
+}
+
 // logText returns run id's log as text, one line per record.
 func (e *dockerEnv) logText(id string) string {
 	e.t.Helper()
@@ -141,8 +172,9 @@ func (e *dockerEnv) logText(id string) string {
 	return b.String()
 }
 
-// done waits for run id to finish and its containers to be gone (so the
-// agent has shipped all their output), and returns the run.
+// done waits for run id to finish and its containers to be gone, and
+// returns the run. The container's last lines may still be on their way
+// to the server: wait for them with waitLog.
 func (e *dockerEnv) done(id string) *api.FlowRunDetail {
 	e.t.Helper()
 	d := e.finished(id)
@@ -153,9 +185,6 @@ func (e *dockerEnv) done(id string) *api.FlowRunDetail {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	// The agent ships what it read before it removes the container: give
-	// its shipper one flush.
-	time.Sleep(200 * time.Millisecond)
 	return d
 }
 
@@ -191,6 +220,7 @@ func TestDockerEndToEnd(t *testing.T) {
 	t.Run("tools", func(t *testing.T) {
 		r := e.create("tools", `{"text":"reeve"}`)
 		d := e.done(r.ID)
+		e.waitLog(r.ID, `sha256sum of "reeve" is`)
 		logs := e.logText(r.ID)
 		if d.FlowRun.State.Kind != state.Success {
 			t.Fatalf("tools ended %s\n%s\nlog:\n%s", d.FlowRun.State, history(d), logs)
@@ -282,8 +312,9 @@ func TestDockerEndToEnd(t *testing.T) {
 		r := e.create("ghost", "")
 		d := e.finished(r.ID)
 		t.Logf("the run failed %v after it was created: %s", time.Since(start).Round(time.Millisecond), d.FlowRun.State.Message)
-		if d.FlowRun.State.Kind != state.Failed || !strings.Contains(d.FlowRun.State.Message, missing) {
-			t.Errorf("ghost ended %s, want Failed naming the image %s", d.FlowRun.State, missing)
+		if msg := d.FlowRun.State.Message; d.FlowRun.State.Kind != state.Failed || !strings.Contains(msg, missing) ||
+			!strings.Contains(msg, "does not have it") || !strings.Contains(msg, "reeve deploy pushes it") {
+			t.Errorf("ghost ended %s, want Failed saying the registry does not have the image %s", d.FlowRun.State, missing)
 		}
 	})
 }
@@ -306,7 +337,7 @@ func TestDockerAgentRestart(t *testing.T) {
 	}
 
 	e.startDockerAgent("docker-restart", nil)
-	e.waitLog(r.ID, `agent "docker-restart" restarted and adopted the flow program`)
+	e.waitLog(r.ID, fmt.Sprintf("agent %q restarted and adopted the flow program", e.agentName("docker-restart")))
 	e.release()
 	d := e.done(r.ID)
 	if d.FlowRun.State.Kind != state.Success || d.FlowRun.Attempt != 1 {
@@ -343,13 +374,10 @@ func TestDockerBases(t *testing.T) {
 		e.deploy(tc.base, tc.base)
 		r := e.create("hello", "")
 		d := e.done(r.ID)
-		logs := e.logText(r.ID)
 		if d.FlowRun.State.Kind != state.Success {
-			t.Fatalf("hello on %s ended %s\n%s\nlog:\n%s", tc.base, d.FlowRun.State, history(d), logs)
+			t.Fatalf("hello on %s ended %s\n%s\nlog:\n%s", tc.base, d.FlowRun.State, history(d), e.logText(r.ID))
 		}
-		if !strings.Contains(logs, tc.want) {
-			t.Errorf("on %s, the run's log lacks %q:\n%s", tc.base, tc.want, logs)
-		}
+		e.waitLog(r.ID, tc.want)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"debug/elf"
 	"fmt"
 	"io"
 	"log"
@@ -83,6 +84,9 @@ func BusyboxBase(t testing.TB) v1.Image {
 	t.Helper()
 	if _, err := os.Stat(BusyboxPath); err != nil {
 		Skip(t, ServiceDocker, fmt.Sprintf("no %s to make a base image from (%v): apt-get install busybox-static", BusyboxPath, err))
+	}
+	if dynamic, err := dynamicELF(BusyboxPath); err != nil || dynamic {
+		Skip(t, ServiceDocker, fmt.Sprintf("%s is not a static program (%v), so it cannot run alone in an image: apt-get install busybox-static", BusyboxPath, err))
 	}
 	busybox.once.Do(func() { busybox.layer, busybox.err = busyboxLayer() })
 	if busybox.err != nil {
@@ -169,4 +173,20 @@ func LoadImage(t testing.TB, cl *client.Client, ref string, img v1.Image) {
 		defer cancel()
 		_, _ = cl.ImageRemove(ctx, ref, client.ImageRemoveOptions{Force: true, PruneChildren: true})
 	})
+}
+
+// dynamicELF reports whether the ELF program at path asks for a dynamic
+// loader (has a PT_INTERP header).
+func dynamicELF(path string) (bool, error) {
+	f, err := elf.Open(path)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			return true, nil
+		}
+	}
+	return false, nil
 }
