@@ -39,7 +39,7 @@ func (f *imageFlags) add(fl *pflag.FlagSet) {
 	fl.StringVar(&f.platform, "platform", "", "the image's platform, linux/ARCH[/VARIANT], or a comma-separated list of them for an image index (default: linux on this machine's architecture)")
 	fl.StringArrayVar(&f.env, "env", nil, "set NAME=VALUE in the image (repeatable); anyone who can pull the image can read it, so values that look like credentials are refused: use reeve secret set")
 	fl.StringArrayVar(&f.allowEnv, "allow-env", nil, "let --env (and deploy's --run-env) NAME through although it looks like a credential (repeatable)")
-	fl.StringArrayVar(&f.files, "file", nil, "add the file SRC at the absolute path DST in the image, as SRC:DST (repeatable)")
+	fl.StringArrayVar(&f.files, "file", nil, "add the file or directory SRC at the absolute path DST in the image, as SRC:DST, root's and read-only (repeatable)")
 	fl.StringVar(&f.tag, "tag", "", "the tag to push (default: a content hash of the image)")
 	fl.StringVar(&f.source, "source", "", "the org.opencontainers.image.source label: the URL of the program's sources")
 	fl.StringVar(&f.revision, "revision", "", "the org.opencontainers.image.revision label (default: the VCS revision go build stamps, when the tree has no uncommitted changes)")
