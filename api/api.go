@@ -61,9 +61,19 @@ type Projects struct {
 	Projects []Project `json:"projects"`
 }
 
+// The storage kinds: how an agent gets a flow's program. An agent says
+// which it runs (RegisterAgent.StorageKinds).
+const (
+	StorageLocal  = "local"  // a program on the agent's machine, run as a process
+	StorageDocker = "docker" // an image, run as a container
+)
+
+// StorageKinds are the known storage kinds.
+var StorageKinds = []string{StorageLocal, StorageDocker}
+
 // Storage says how an agent gets a flow's program.
 type Storage struct {
-	Kind  string `json:"kind"`            // "local" or "docker"
+	Kind  string `json:"kind"`            // StorageLocal or StorageDocker
 	Path  string `json:"path,omitempty"`  // local: the program's absolute path
 	Image string `json:"image,omitempty"` // docker: a digest-pinned image reference (name@sha256:...)
 }
@@ -390,15 +400,21 @@ type Tokens struct {
 type RegisterAgent struct {
 	Name   string   `json:"name"`
 	Labels []string `json:"labels,omitempty"`
+	// StorageKinds are the storage kinds the agent runs (StorageLocal,
+	// StorageDocker): it is given only runs of flows stored so. None means
+	// every kind, as for agents from before kinds existed.
+	StorageKinds []string `json:"storage_kinds,omitempty"`
 }
 
 // Agent is a registered agent.
 type Agent struct {
-	ID         string    `json:"id"`
-	Name       string    `json:"name"`
-	Labels     []string  `json:"labels"`
-	CreatedAt  time.Time `json:"created_at"`
-	LastSeenAt time.Time `json:"last_seen_at"`
+	ID     string   `json:"id"`
+	Name   string   `json:"name"`
+	Labels []string `json:"labels"`
+	// StorageKinds are the storage kinds the agent runs; none: every kind.
+	StorageKinds []string  `json:"storage_kinds,omitempty"`
+	CreatedAt    time.Time `json:"created_at"`
+	LastSeenAt   time.Time `json:"last_seen_at"`
 }
 
 // Agents is a list of agents.

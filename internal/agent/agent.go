@@ -95,6 +95,10 @@ type Config struct {
 	Name string
 	// Labels are the labels of the flows the agent runs.
 	Labels []string
+	// StorageKinds are the storage kinds of the flows its Runner runs
+	// (api.StorageLocal, api.StorageDocker): the server gives the agent
+	// only runs of flows stored so. None means every kind.
+	StorageKinds []string
 	// MaxRuns is how many runs the agent runs at once (≥ 1; required).
 	// The agent claims a run only while fewer run.
 	MaxRuns int
@@ -286,7 +290,7 @@ func (a *Agent) Run(ctx context.Context) error {
 func (a *Agent) register(ctx context.Context) (*api.Agent, error) {
 	b := backoff{}
 	for {
-		ag, err := a.cfg.Client.RegisterAgent(ctx, api.RegisterAgent{Name: a.cfg.Name, Labels: a.cfg.Labels})
+		ag, err := a.cfg.Client.RegisterAgent(ctx, api.RegisterAgent{Name: a.cfg.Name, Labels: a.cfg.Labels, StorageKinds: a.cfg.StorageKinds})
 		if err == nil {
 			return ag, nil
 		}

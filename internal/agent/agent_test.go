@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -283,6 +284,47 @@ func TestRunsAProgram(t *testing.T) {
 		entries, _ := os.ReadDir(filepath.Join(dataDir, "runs"))
 		return len(entries) == 0 && ar.a.Running() == 0, fmt.Sprint(len(entries), " records")
 	})
+}
+
+// TestStorageKinds: an agent that runs docker flows only leaves a local
+// run Scheduled, while it claims a docker run behind it; an agent that runs
+// local flows takes the local run.
+func TestStorageKinds(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 1)
+	local := e.createRun(t, e.register(t, "script", "ok", api.Storage{}, "test"))
+	image := "registry.example.com/flows@sha256:" + strings.Repeat("cd", 32)
+	docker := e.createRun(t, e.register(t, "image", "ok", api.Storage{Kind: api.StorageDocker, Image: image}, "test"))
+
+	// Its runner is a process runner, which fails a docker run: that the
+	// run fails shows the agent claimed it, passing over the older local run.
+	dockerAgent := e.startAgent(t, "docker-1", t.TempDir(), func(c *agent.Config) { c.StorageKinds = []string{api.StorageDocker} })
+	got := e.waitRun(t, docker.ID, finished)
+	if got.AgentID != dockerAgent.a.ID() {
+		t.Fatalf("the docker run was claimed by %q, want docker-1 (%s)", got.AgentID, dockerAgent.a.ID())
+	}
+	agents, err := e.admin.Agents(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(agents) != 1 || !slices.Equal(agents[0].StorageKinds, []string{api.StorageDocker}) {
+		t.Errorf("agents = %+v, want docker-1 registered with kinds [docker]", agents)
+	}
+	fr, err := e.admin.FlowRun(t.Context(), local.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fr.FlowRun.State.Kind != state.Scheduled || fr.FlowRun.AgentID != "" || fr.FlowRun.Attempt != 0 {
+		t.Fatalf("the local run after docker-1's claim: %s (agent %q, attempt %d), want Scheduled and never claimed",
+			fr.FlowRun.State.Kind, fr.FlowRun.AgentID, fr.FlowRun.Attempt)
+	}
+
+	localAgent := e.startAgent(t, "local-1", t.TempDir(), func(c *agent.Config) { c.StorageKinds = []string{api.StorageLocal} })
+	got = e.waitRun(t, local.ID, finished)
+	if got.State.Kind != state.Success || got.AgentID != localAgent.a.ID() || got.Attempt != 1 {
+		t.Errorf("the local run ended %s %q by agent %q (attempt %d), want Success by local-1 (%s) at its first attempt",
+			got.State.Kind, got.State.Message, got.AgentID, got.Attempt, localAgent.a.ID())
+	}
 }
 
 func TestMaxRuns(t *testing.T) {

@@ -15,6 +15,7 @@ import (
 	"github.com/reevehq/reeve/internal/agent"
 	"github.com/reevehq/reeve/internal/errs"
 	"github.com/reevehq/reeve/internal/runner"
+	"github.com/reevehq/reeve/internal/runner/docker"
 	"github.com/reevehq/reeve/internal/runner/process"
 )
 
@@ -49,9 +50,13 @@ func (c *CLI) agentListCommand() *cobra.Command {
 				return printJSON(c.stdout, api.Agents{Agents: as})
 			}
 			tf := c.times()
-			t := newTable(c.stdout, "NAME", "LABELS", "LAST SEEN", "ID")
+			t := newTable(c.stdout, "NAME", "LABELS", "KINDS", "LAST SEEN", "ID")
 			for _, a := range as {
-				t.row(a.Name, strings.Join(a.Labels, ","), tf.format(a.LastSeenAt), a.ID)
+				kinds := strings.Join(a.StorageKinds, ",")
+				if kinds == "" {
+					kinds = "any"
+				}
+				t.row(a.Name, strings.Join(a.Labels, ","), kinds, tf.format(a.LastSeenAt), a.ID)
 			}
 			return t.flush()
 		},
@@ -129,12 +134,24 @@ func (c *CLI) addAgentFlags(cmd *cobra.Command, f *agentFlags) {
 // function it returns releases what the runner holds.
 type newRunner func(ctx context.Context, name, dataDir string) (runner.Runner, func(), error)
 
+// agentStorageKinds are the storage kinds each kind of agent runs: the
+// server gives an agent only runs of flows stored so.
+var agentStorageKinds = map[string][]string{
+	process.Kind: {api.StorageLocal},
+	docker.Kind:  {api.StorageDocker},
+}
+
 // runAgent checks the flags, makes the runner and runs the agent until
-// the command's context ends.
+// the command's context ends. kind is the runner's kind (process.Kind,
+// docker.Kind); it says which storage kinds the agent runs.
 func (c *CLI) runAgent(cmd *cobra.Command, f *agentFlags, kind string, mk newRunner) error {
 	log, err := newLogger(c.stderr, f.logFormat, f.logLevel)
 	if err != nil {
 		return err
+	}
+	storageKinds, ok := agentStorageKinds[kind]
+	if !ok {
+		return fmt.Errorf("agent kind %q: which storage kinds it runs is not known", kind)
 	}
 	if f.maxRuns < 1 {
 		return usagef("--max-runs %d: give how many runs the agent may run at once, at least 1", f.maxRuns)
@@ -183,6 +200,7 @@ func (c *CLI) runAgent(cmd *cobra.Command, f *agentFlags, kind string, mk newRun
 		Kind:           kind,
 		Name:           name,
 		Labels:         labels,
+		StorageKinds:   storageKinds,
 		MaxRuns:        f.maxRuns,
 		DataDir:        dataDir,
 		APIURL:         f.apiURL,

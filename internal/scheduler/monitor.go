@@ -34,6 +34,7 @@ type MonitorStore interface {
 	SetFlowRunState(ctx context.Context, id string, expect int64, s state.State) (store.FlowRun, error)
 	RecoverFlowRun(ctx context.Context, id string, expect int64, reason string, maxRecoveries int) (store.FlowRun, error)
 	ListAgents(ctx context.Context) ([]store.Agent, error)
+	GetFlowVersion(ctx context.Context, id string) (store.FlowVersion, error)
 }
 
 // MonitorConfig configures a Monitor. Zero fields take the defaults above.
@@ -72,8 +73,9 @@ type MonitorConfig struct {
 //     lost", a Cancelling run ends Cancelled, and any other is re-queued
 //     up to MaxRecoveries times, then Failed with the reason;
 //   - a Scheduled run more than LateAfter past its start gets a state
-//     message saying why it waits: no agent online, or no online agent's
-//     labels cover its labels (naming them).
+//     message saying why it waits: no agent online, no online agent's
+//     labels cover its labels (naming them), or none of those runs its
+//     flow's storage kind (naming the kinds they run).
 //
 // Several monitors (server replicas) may run on one store: every change is
 // made with the state version the pass read, so a run is recovered once.
@@ -195,6 +197,7 @@ func (m *Monitor) lost(run store.FlowRun, now time.Time) string {
 func (m *Monitor) late(ctx context.Context, now time.Time) error {
 	var agents []store.Agent
 	loaded := false
+	kinds := make(map[string]string) // flow version ID → storage kind
 	return m.each(ctx, []state.Kind{state.Scheduled}, func(run store.FlowRun) error {
 		if now.Sub(run.ScheduledAt) <= m.cfg.LateAfter {
 			return nil
@@ -206,7 +209,19 @@ func (m *Monitor) late(ctx context.Context, now time.Time) error {
 			}
 			loaded = true
 		}
-		why := Stranded(agents, run.Labels, now)
+		kind, ok := kinds[run.FlowVersionID]
+		if !ok {
+			v, err := m.cfg.Store.GetFlowVersion(ctx, run.FlowVersionID)
+			if errors.Is(err, reeve.ErrNotFound) {
+				return nil // deleted since the page was read
+			}
+			if err != nil {
+				return err
+			}
+			kind = v.Storage.Kind
+			kinds[run.FlowVersionID] = kind
+		}
+		why := Stranded(agents, run.Labels, kind, now)
 		if why == "" {
 			why = "waiting for a free agent: every agent that can run it is busy (raise --max-runs or start more agents)"
 		}
@@ -247,10 +262,13 @@ func (m *Monitor) each(ctx context.Context, kinds []state.Kind, fn func(store.Fl
 	}
 }
 
-// Stranded says why no agent can take a run with labels at now: no agent
-// online, or none whose labels cover them (naming the labels). It is ""
-// when an online agent's labels cover them.
-func Stranded(agents []store.Agent, labels []string, now time.Time) string {
+// Stranded says why no agent can take a run with labels, of a flow whose
+// storage is of kind, at now: no agent online; none whose labels cover
+// them (naming the labels); or none of those that runs kind (naming the
+// kinds they run). It is "" when an online agent's labels cover them and
+// it runs kind (an agent without kinds runs every kind; an empty kind
+// suits every agent).
+func Stranded(agents []store.Agent, labels []string, kind string, now time.Time) string {
 	var online []store.Agent
 	for _, a := range agents {
 		if now.Sub(a.LastSeenAt) <= AgentOfflineAfter {
@@ -258,21 +276,32 @@ func Stranded(agents []store.Agent, labels []string, now time.Time) string {
 		}
 	}
 	start := "reeve agent process"
+	if kind == "docker" {
+		start = "reeve agent docker"
+	}
 	if len(labels) > 0 {
 		start += " --labels " + strings.Join(labels, ",")
 	}
 	if len(online) == 0 {
 		return fmt.Sprintf("no agent is online: start one, e.g. `%s`", start)
 	}
-	var seen []string
+	var seen, other []string
 	for _, a := range online {
-		if covers(a.Labels, labels) {
+		if !covers(a.Labels, labels) {
+			seen = append(seen, fmt.Sprintf("%s [%s]", a.Name, strings.Join(a.Labels, " ")))
+			continue
+		}
+		if kind == "" || len(a.StorageKinds) == 0 || slices.Contains(a.StorageKinds, kind) {
 			return ""
 		}
-		seen = append(seen, fmt.Sprintf("%s [%s]", a.Name, strings.Join(a.Labels, " ")))
+		other = append(other, fmt.Sprintf("%s runs %s", a.Name, strings.Join(a.StorageKinds, ", ")))
 	}
-	return fmt.Sprintf("no online agent's labels cover the labels [%s]; online agents: %s; start one with `%s`",
-		strings.Join(labels, " "), strings.Join(seen, ", "), start)
+	if len(other) == 0 {
+		return fmt.Sprintf("no online agent's labels cover the labels [%s]; online agents: %s; start one with `%s`",
+			strings.Join(labels, " "), strings.Join(seen, ", "), start)
+	}
+	return fmt.Sprintf("no online agent runs %s flows with labels [%s] (online: %s); start one with `%s`",
+		kind, strings.Join(labels, " "), strings.Join(other, "; "), start)
 }
 
 // covers reports whether have holds every label of want.

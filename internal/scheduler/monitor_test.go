@@ -28,7 +28,7 @@ func newMonitorEnv(t *testing.T) *monitorEnv {
 	e := &monitorEnv{t: t, st: openStore(t), clock: newClock(time.Now())}
 	e.v = register(t, e.st, "default", flowSpec("etl", "eu"))
 	var err error
-	if e.agent, err = e.st.RegisterAgent(t.Context(), "a1", []string{"linux", "team-data", "gpu"}); err != nil {
+	if e.agent, err = e.st.RegisterAgent(t.Context(), "a1", []string{"linux", "team-data", "gpu"}, nil); err != nil {
 		t.Fatal(err)
 	}
 	e.mon, err = scheduler.NewMonitor(scheduler.MonitorConfig{
@@ -203,27 +203,69 @@ func TestMonitorSaysWhyALateRunWaits(t *testing.T) {
 	}
 }
 
+// TestMonitorSaysWhenNoAgentRunsTheKind: a late run whose labels an
+// online agent covers, but whose flow's storage kind no such agent runs,
+// says so, naming the kinds they run.
+func TestMonitorSaysWhenNoAgentRunsTheKind(t *testing.T) {
+	t.Parallel()
+	e := newMonitorEnv(t)
+	ctx := t.Context()
+	// The env's agent a1 runs every kind; as a Docker agent it takes no
+	// local run, such as the env's flow's.
+	if _, err := e.st.RegisterAgent(ctx, "a1", e.agent.Labels, []string{"docker"}); err != nil {
+		t.Fatal(err)
+	}
+	run, _, err := e.st.CreateFlowRun(ctx, store.FlowRun{FlowVersionID: e.v.ID, Labels: []string{"linux"}, Params: []byte(`{"day":"d"}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.tickAt(time.Minute)
+	want := "late: no online agent runs local flows with labels [linux] (online: a1 runs docker); start one with `reeve agent process --labels linux`"
+	if got := e.get(run.ID); got.State.Kind != state.Scheduled || got.State.Message != want {
+		t.Errorf("late run of a local flow with only a docker agent: %s, want Scheduled with %q", got.State, want)
+	}
+	// Once it runs local flows too, the run only waits for a free agent.
+	if _, err := e.st.RegisterAgent(ctx, "a1", e.agent.Labels, []string{"docker", "local"}); err != nil {
+		t.Fatal(err)
+	}
+	e.tickAt(time.Minute + time.Second)
+	if got := e.get(run.ID); !strings.Contains(got.State.Message, "late: waiting for a free agent") {
+		t.Errorf("late run with an agent of its kind: %s, want it waiting for a free agent", got.State)
+	}
+}
+
 func TestStranded(t *testing.T) {
 	t.Parallel()
 	now := time.Now()
 	agents := []store.Agent{
 		{Name: "old", Labels: []string{"gpu"}, LastSeenAt: now.Add(-time.Hour)},
 		{Name: "cpu", Labels: []string{"linux"}, LastSeenAt: now},
+		{Name: "box-1", Labels: []string{"x"}, StorageKinds: []string{"local"}, LastSeenAt: now},
+		{Name: "box-2", Labels: []string{"y"}, StorageKinds: []string{"docker"}, LastSeenAt: now},
+		{Name: "old-docker", Labels: []string{"x"}, StorageKinds: []string{"docker"}, LastSeenAt: now.Add(-time.Hour)},
 	}
 	for _, tc := range []struct {
 		labels []string
+		kind   string
 		want   string
 	}{
-		{nil, ""},
-		{[]string{"linux"}, ""},
-		{[]string{"gpu"}, "no online agent's labels cover the labels [gpu]; online agents: cpu [linux]"},
+		{nil, "local", ""},
+		{nil, "docker", ""},
+		{[]string{"linux"}, "local", ""},
+		{[]string{"linux"}, "docker", ""}, // cpu registered no kinds: it runs every kind
+		{[]string{"gpu"}, "local", "no online agent's labels cover the labels [gpu]; online agents: cpu [linux], box-1 [x], box-2 [y]; start one with `reeve agent process --labels gpu`"},
+		{[]string{"gpu"}, "docker", "start one with `reeve agent docker --labels gpu`"},
+		{[]string{"x"}, "local", ""},
+		{[]string{"x"}, "docker", "no online agent runs docker flows with labels [x] (online: box-1 runs local); start one with `reeve agent docker --labels x`"},
+		{[]string{"y"}, "local", "no online agent runs local flows with labels [y] (online: box-2 runs docker); start one with `reeve agent process --labels y`"},
+		{[]string{"x"}, "", ""}, // no kind known: any agent whose labels cover
 	} {
-		got := scheduler.Stranded(agents, tc.labels, now)
+		got := scheduler.Stranded(agents, tc.labels, tc.kind, now)
 		if (tc.want == "") != (got == "") || !strings.Contains(got, tc.want) {
-			t.Errorf("Stranded(%v) = %q, want %q", tc.labels, got, tc.want)
+			t.Errorf("Stranded(%v, %q) = %q, want %q", tc.labels, tc.kind, got, tc.want)
 		}
 	}
-	if got := scheduler.Stranded(agents[:1], nil, now); !strings.Contains(got, "no agent is online") {
+	if got := scheduler.Stranded(agents[:1], nil, "local", now); !strings.Contains(got, "no agent is online") {
 		t.Errorf("only an offline agent: %q", got)
 	}
 }

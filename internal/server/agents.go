@@ -73,13 +73,23 @@ func (s *Server) registerAgent(w http.ResponseWriter, r *http.Request, c *caller
 			return nil, invalid("label %q is not valid: use 1 to 128 characters without spaces or commas", l)
 		}
 	}
-	labels := slices.Clone(req.Labels)
-	slices.Sort(labels)
-	a, err := s.store.RegisterAgent(r.Context(), req.Name, slices.Compact(labels))
+	for _, k := range req.StorageKinds {
+		if !slices.Contains(api.StorageKinds, k) {
+			return nil, invalid("storage kind %q is not valid: use %s, or none for every kind", k, strings.Join(api.StorageKinds, " or "))
+		}
+	}
+	a, err := s.store.RegisterAgent(r.Context(), req.Name, sortedSet(req.Labels), sortedSet(req.StorageKinds))
 	if err != nil {
 		return nil, err
 	}
 	return apiAgent(a), nil
+}
+
+// sortedSet returns a sorted copy of ss without repeats.
+func sortedSet(ss []string) []string {
+	out := slices.Clone(ss)
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 func (s *Server) heartbeat(w http.ResponseWriter, r *http.Request, c *caller) (any, error) {
@@ -90,8 +100,8 @@ func (s *Server) heartbeat(w http.ResponseWriter, r *http.Request, c *caller) (a
 	return apiAgent(a), nil
 }
 
-// claim waits up to the asked time for a due run the agent's labels cover
-// and claims it. It looks again as soon as this replica creates a run, and
+// claim waits up to the asked time for a due run the agent's labels cover,
+// of a storage kind it runs, and claims it. It looks again as soon as this replica creates a run, and
 // every poll interval for runs created by other replicas or coming due.
 func (s *Server) claim(w http.ResponseWriter, r *http.Request, c *caller) (any, error) {
 	q := newQuery(r)

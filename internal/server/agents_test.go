@@ -2,6 +2,8 @@ package server_test
 
 import (
 	"encoding/json"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -48,6 +50,55 @@ func TestClaim(t *testing.T) {
 	e.ok(200, "GET", "/api/v1/agents", e.admin, nil, &agents)
 	if len(agents.Agents) != 2 {
 		t.Errorf("agents = %+v", agents)
+	}
+}
+
+// TestClaimByStorageKind: an agent is given only runs of flows stored in a
+// kind it runs; one that names no kinds is given any. Kinds are checked,
+// kept sorted and without repeats, and shown in the agent list.
+func TestClaimByStorageKind(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ag := e.token("agent")
+	e.fails(400, "POST", "/api/v1/agents", ag, api.RegisterAgent{Name: "ftp-box", StorageKinds: []string{"docker", "ftp"}},
+		`storage kind "ftp"`, "local or docker")
+	e.fails(400, "POST", "/api/v1/agents", ag, api.RegisterAgent{Name: "empty-kind", StorageKinds: []string{""}}, `storage kind ""`)
+	var docker, process, any api.Agent
+	e.ok(200, "POST", "/api/v1/agents", ag, api.RegisterAgent{Name: "docker-box", StorageKinds: []string{api.StorageDocker, api.StorageDocker}}, &docker)
+	e.ok(200, "POST", "/api/v1/agents", ag, api.RegisterAgent{Name: "process-box", StorageKinds: []string{api.StorageLocal}}, &process)
+	e.ok(200, "POST", "/api/v1/agents", ag, api.RegisterAgent{Name: "any-box"}, &any)
+	if !slices.Equal(docker.StorageKinds, []string{"docker"}) || len(any.StorageKinds) != 0 {
+		t.Errorf("registered kinds: docker-box %q, any-box %q; want [docker] and none", docker.StorageKinds, any.StorageKinds)
+	}
+
+	local := e.register(e.admin, api.RegisterFlow{Spec: specJSON("script", "")})
+	image := e.register(e.admin, api.RegisterFlow{Spec: specJSON("image", ""),
+		Storage: api.Storage{Kind: api.StorageDocker, Image: "registry.example/image@sha256:" + strings.Repeat("b", 64)}})
+	localRun := e.run(e.admin, api.CreateFlowRun{FlowID: local.Flow.ID})
+
+	// The Docker agent leaves the local run for the process agent.
+	e.ok(204, "POST", "/api/v1/agents/"+docker.ID+"/claim?wait=0s", ag, nil, nil)
+	var c api.Claim
+	e.ok(200, "POST", "/api/v1/agents/"+process.ID+"/claim?wait=0s", ag, nil, &c)
+	if c.FlowRun.ID != localRun.ID {
+		t.Errorf("process-box claimed %s, want the local run %s", c.FlowRun.ID, localRun.ID)
+	}
+	// And the other way round; an agent without kinds takes either.
+	imageRun := e.run(e.admin, api.CreateFlowRun{FlowID: image.Flow.ID})
+	e.ok(204, "POST", "/api/v1/agents/"+process.ID+"/claim?wait=0s", ag, nil, nil)
+	e.ok(200, "POST", "/api/v1/agents/"+any.ID+"/claim?wait=0s", ag, nil, &c)
+	if c.FlowRun.ID != imageRun.ID {
+		t.Errorf("any-box claimed %s, want the docker run %s", c.FlowRun.ID, imageRun.ID)
+	}
+
+	var agents api.Agents
+	e.ok(200, "GET", "/api/v1/agents", e.admin, nil, &agents)
+	kinds := make(map[string][]string)
+	for _, a := range agents.Agents {
+		kinds[a.Name] = a.StorageKinds
+	}
+	if !slices.Equal(kinds["docker-box"], []string{"docker"}) || !slices.Equal(kinds["process-box"], []string{"local"}) || len(kinds["any-box"]) != 0 {
+		t.Errorf("listed kinds = %q", kinds)
 	}
 }
 

@@ -129,14 +129,14 @@ var (
 // checkStorage checks where an agent gets a flow's program.
 func checkStorage(st api.Storage) error {
 	switch st.Kind {
-	case "local":
+	case api.StorageLocal:
 		if !strings.HasPrefix(st.Path, "/") {
 			return invalid("storage: a local flow needs the absolute path of its program, not %q", st.Path)
 		}
 		if st.Image != "" {
 			return invalid("storage: a local flow has no image: remove it, or use kind docker")
 		}
-	case "docker":
+	case api.StorageDocker:
 		if !digestImage.MatchString(st.Image) {
 			return invalid("storage: a docker flow needs an image pinned by digest (name@sha256:<64 hex>), not %q: reeve deploy registers the pushed digest", st.Image)
 		}
@@ -244,7 +244,7 @@ func (s *Server) registerFlow(w http.ResponseWriter, r *http.Request, c *caller)
 	if err != nil {
 		return nil, err
 	}
-	if why := scheduler.Stranded(agents, v.Labels, s.now()); why != "" {
+	if why := scheduler.Stranded(agents, v.Labels, v.Storage.Kind, s.now()); why != "" {
 		out.Warnings = append(out.Warnings, fmt.Sprintf("runs of flow %q will wait: %s", sp.Name, why))
 	}
 	if created {

@@ -172,6 +172,33 @@ func TestRegisterWarnsWhenNoAgentMatches(t *testing.T) {
 	}
 }
 
+// TestRegisterWarnsWhenNoAgentRunsTheKind: the agents whose labels cover
+// the flow's all run another storage kind: its runs will wait, and the
+// warning says which kinds the agents run.
+func TestRegisterWarnsWhenNoAgentRunsTheKind(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.ok(200, "POST", "/api/v1/agents", e.admin, api.RegisterAgent{Name: "box-1", Labels: []string{"x"}, StorageKinds: []string{"local"}}, nil)
+	e.ok(200, "POST", "/api/v1/agents", e.admin, api.RegisterAgent{Name: "box-2", Labels: []string{"y"}, StorageKinds: []string{"docker"}}, nil)
+	image := api.Storage{Kind: api.StorageDocker, Image: "registry.example/image@sha256:" + strings.Repeat("c", 64)}
+	reg := e.register(e.admin, api.RegisterFlow{Spec: specJSON("boxed", `"labels":["x"]`), Storage: image})
+	want := "runs of flow \"boxed\" will wait: no online agent runs docker flows with labels [x] (online: box-1 runs local); start one with `reeve agent docker --labels x`"
+	if len(reg.Warnings) != 1 || reg.Warnings[0] != want {
+		t.Errorf("with only a local agent for its labels: warnings %q, want [%q]", reg.Warnings, want)
+	}
+	// The label case keeps its wording.
+	reg = e.register(e.admin, api.RegisterFlow{Spec: specJSON("boxed", `"labels":["z"]`), Storage: image})
+	if len(reg.Warnings) != 1 || !strings.Contains(reg.Warnings[0], "no online agent's labels cover the labels [z]") {
+		t.Errorf("with no agent for its labels: warnings %q", reg.Warnings)
+	}
+	// An agent of its kind with its labels: no warning.
+	e.ok(200, "POST", "/api/v1/agents", e.admin, api.RegisterAgent{Name: "box-1", Labels: []string{"x"}, StorageKinds: []string{"docker", "local"}}, nil)
+	reg = e.register(e.admin, api.RegisterFlow{Spec: specJSON("boxed", `"labels":["x"]`), Storage: image})
+	if len(reg.Warnings) != 0 {
+		t.Errorf("with box-1 running docker flows too: warnings %q, want none", reg.Warnings)
+	}
+}
+
 // TestRunTokenReadsOnlyItsRunsFlowVersion: the runner reads the spec it
 // runs; a run token may not read other flows' versions.
 func TestRunTokenReadsOnlyItsRunsFlowVersion(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -270,17 +271,23 @@ func CheckSchedule(sc Schedule, now func() time.Time) (_ Schedule, params string
 	return sc, params, ok, nil
 }
 
-// CheckAgent checks an agent's registration (a name; else ErrInvalid) and
-// returns its labels as stored, a JSON array.
-func CheckAgent(name string, labels []string) (string, error) {
+// CheckAgent checks an agent's registration (a name, no empty storage
+// kind; else ErrInvalid) and returns its labels and storage kinds as
+// stored, JSON arrays. Which kinds exist is the server's to check.
+func CheckAgent(name string, labels, storageKinds []string) (labelsJSON, kindsJSON string, err error) {
 	if name == "" {
-		return "", invalid("an agent needs a name")
+		return "", "", invalid("an agent needs a name")
 	}
-	js, err := EncodeLabels(labels)
-	if err != nil {
-		return "", invalid("agent %q: labels: %v", name, err)
+	if slices.Contains(storageKinds, "") {
+		return "", "", invalid("agent %q: an empty storage kind: name the kinds it runs, or none for every kind", name)
 	}
-	return js, nil
+	if labelsJSON, err = EncodeLabels(labels); err != nil {
+		return "", "", invalid("agent %q: labels: %v", name, err)
+	}
+	if kindsJSON, err = EncodeLabels(storageKinds); err != nil {
+		return "", "", invalid("agent %q: storage kinds: %v", name, err)
+	}
+	return labelsJSON, kindsJSON, nil
 }
 
 // ClaimState is the state a flow run moves to when the agent named agent

@@ -199,6 +199,7 @@ var schema = []Table{
 		{Name: "labels", Type: TypeJSON},
 		{Name: "created_at", Type: TypeTime},
 		{Name: "last_seen_at", Type: TypeTime},
+		{Name: "storage_kinds", Type: TypeJSON},
 	}},
 	{Name: "results", Key: []string{"project_id", "key"}, Columns: []Column{
 		{Name: "project_id", Type: TypeText},

@@ -183,10 +183,11 @@ type Store interface {
 	// Scheduled, or returns ErrNotFound.
 	DeleteSchedule(ctx context.Context, id string) error
 
-	// RegisterAgent records an agent by name (an empty name is ErrInvalid):
-	// a new name creates it, a known name updates its labels and keeps its
-	// ID. Either way LastSeenAt is now.
-	RegisterAgent(ctx context.Context, name string, labels []string) (Agent, error)
+	// RegisterAgent records an agent by name (an empty name, or an empty
+	// storage kind, is ErrInvalid) with its labels and the storage kinds it
+	// runs (none: every kind): a new name creates it, a known name updates
+	// its labels and kinds and keeps its ID. Either way LastSeenAt is now.
+	RegisterAgent(ctx context.Context, name string, labels, storageKinds []string) (Agent, error)
 	// HeartbeatAgent sets an agent's LastSeenAt to now, or returns
 	// ErrNotFound.
 	HeartbeatAgent(ctx context.Context, id string) (Agent, error)
@@ -194,8 +195,10 @@ type Store interface {
 	ListAgents(ctx context.Context) ([]Agent, error)
 	// ClaimFlowRun atomically moves the due flow run that has waited
 	// longest (state Scheduled, ScheduledAt <= now, its labels a subset of
-	// the agent's labels, so a run without labels suits every agent;
-	// earliest ScheduledAt first, then lowest ID) to Submitted for the
+	// the agent's labels, so a run without labels suits every agent, and
+	// its flow version's storage kind one of the agent's StorageKinds, or
+	// any kind when the agent has none; earliest ScheduledAt first, then
+	// lowest ID) to Submitted for the
 	// agent: it sets AgentID, adds 1 to the state version and records the
 	// state (message `claimed by agent "NAME"`, time of the store's clock)
 	// in the history; it also adds 1 to Attempt and clears HeartbeatAt. A zero now means the store's clock. Exactly one of
@@ -402,11 +405,14 @@ type Schedule struct {
 }
 
 // Agent is a registered agent: it claims runs whose labels its labels
-// cover.
+// cover and whose flow version's storage kind it runs.
 type Agent struct {
-	ID         string    `json:"id"`
-	Name       string    `json:"name"`
-	Labels     []string  `json:"labels"`
-	CreatedAt  time.Time `json:"created_at"`
-	LastSeenAt time.Time `json:"last_seen_at"`
+	ID     string   `json:"id"`
+	Name   string   `json:"name"`
+	Labels []string `json:"labels"`
+	// StorageKinds are the storage kinds ("local", "docker") the agent
+	// runs; empty means every kind (agents from before kinds existed).
+	StorageKinds []string  `json:"storage_kinds"`
+	CreatedAt    time.Time `json:"created_at"`
+	LastSeenAt   time.Time `json:"last_seen_at"`
 }

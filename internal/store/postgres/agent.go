@@ -12,23 +12,26 @@ import (
 	"github.com/reevehq/reeve/internal/store"
 )
 
-const agentCols = `id, name, labels, created_at, last_seen_at`
+const agentCols = `id, name, labels, storage_kinds, created_at, last_seen_at`
 
 func scanAgent(row pgx.Row) (store.Agent, error) {
 	var a store.Agent
-	if err := row.Scan(&a.ID, &a.Name, &a.Labels, &a.CreatedAt, &a.LastSeenAt); err != nil {
+	if err := row.Scan(&a.ID, &a.Name, &a.Labels, &a.StorageKinds, &a.CreatedAt, &a.LastSeenAt); err != nil {
 		return store.Agent{}, err
 	}
 	if a.Labels == nil {
 		a.Labels = []string{} // as SQLite gives them: a JSON [] decodes to an empty slice
+	}
+	if a.StorageKinds == nil {
+		a.StorageKinds = []string{}
 	}
 	a.CreatedAt, a.LastSeenAt = a.CreatedAt.UTC(), a.LastSeenAt.UTC()
 	return a, nil
 }
 
 // RegisterAgent records an agent by name; see store.Store.
-func (s *Store) RegisterAgent(ctx context.Context, name string, labels []string) (store.Agent, error) {
-	js, err := store.CheckAgent(name, labels)
+func (s *Store) RegisterAgent(ctx context.Context, name string, labels, storageKinds []string) (store.Agent, error) {
+	js, kinds, err := store.CheckAgent(name, labels, storageKinds)
 	if err != nil {
 		return store.Agent{}, fmt.Errorf("register agent: %w", err)
 	}
@@ -37,10 +40,11 @@ func (s *Store) RegisterAgent(ctx context.Context, name string, labels []string)
 		return store.Agent{}, fmt.Errorf("register agent %q: %w", name, err)
 	}
 	a, err := scanAgent(s.pool.QueryRow(ctx,
-		`INSERT INTO agents (`+agentCols+`) VALUES ($1, $2, $3, $4, $4)
-		 ON CONFLICT (name) DO UPDATE SET labels = excluded.labels, last_seen_at = excluded.last_seen_at
+		`INSERT INTO agents (`+agentCols+`) VALUES ($1, $2, $3, $4, $5, $5)
+		 ON CONFLICT (name) DO UPDATE SET labels = excluded.labels, storage_kinds = excluded.storage_kinds,
+			last_seen_at = excluded.last_seen_at
 		 RETURNING `+agentCols,
-		id, name, js, s.clock()))
+		id, name, js, kinds, s.clock()))
 	if err != nil {
 		return store.Agent{}, fmt.Errorf("register agent %q: %w", name, dbErr(err))
 	}
@@ -74,16 +78,23 @@ func (s *Store) ListAgents(ctx context.Context) ([]store.Agent, error) {
 }
 
 // claimSQL moves the due run that has waited longest among those whose
-// labels the agent's ($2, a jsonb array) contain to Submitted, and records
+// labels the agent's ($2, a jsonb array) contain and whose flow version's
+// storage kind is one of the agent's kinds ($8, a jsonb array; [] takes
+// every kind) to Submitted, and records
 // the state in the history, in one statement. FOR UPDATE SKIP LOCKED makes
 // concurrent claimers, on any replica, pass over the run another one is
 // taking instead of waiting for it; a run another claimer took since the
 // statement began fails the state test when it is locked, and the next one
 // is tried. The partial index flow_runs_due gives the order; it applies
-// because the state is written out rather than bound.
+// because the state is written out rather than bound. The kind is looked
+// up per candidate by the version's primary key; FOR UPDATE locks only the
+// flow_runs row, not the version it reads.
 const claimSQL = `WITH next AS (
 		SELECT id FROM flow_runs
 		WHERE state = 'Scheduled' AND scheduled_at <= $1 AND $2::jsonb @> labels
+		  AND (jsonb_array_length($8::jsonb) = 0 OR EXISTS (
+			SELECT 1 FROM flow_versions AS v
+			WHERE v.id = flow_runs.flow_version_id AND $8::jsonb @> jsonb_build_array(v.storage->'kind')))
 		ORDER BY scheduled_at, id
 		LIMIT 1
 		FOR UPDATE SKIP LOCKED
@@ -99,13 +110,14 @@ const claimSQL = `WITH next AS (
 	SELECT * FROM run`
 
 // ClaimFlowRun moves the due flow run that has waited longest, of those
-// the agent's labels cover, to Submitted for the agent; see store.Store.
+// the agent's labels cover and of a storage kind it runs, to Submitted for
+// the agent; see store.Store.
 func (s *Store) ClaimFlowRun(ctx context.Context, agentID string, now time.Time) (store.FlowRun, error) {
 	if now.IsZero() {
 		now = s.now()
 	}
-	var name, labels string
-	err := s.pool.QueryRow(ctx, `SELECT name, labels::text FROM agents WHERE id = $1`, agentID).Scan(&name, &labels)
+	var name, labels, kinds string
+	err := s.pool.QueryRow(ctx, `SELECT name, labels::text, storage_kinds::text FROM agents WHERE id = $1`, agentID).Scan(&name, &labels, &kinds)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return store.FlowRun{}, fmt.Errorf("claim a flow run: %w", notFound("agent", agentID))
 	}
@@ -118,10 +130,10 @@ func (s *Store) ClaimFlowRun(ctx context.Context, agentID string, now time.Time)
 		return store.FlowRun{}, fmt.Errorf("claim a flow run for agent %q: %w", name, err)
 	}
 	out, err := scanFlowRun(s.pool.QueryRow(ctx, claimSQL,
-		now, labels, st.Kind.String(), stJSON, agentID, ts, st.Time))
+		now, labels, st.Kind.String(), stJSON, agentID, ts, st.Time, kinds))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return store.FlowRun{}, fmt.Errorf("claim a flow run: %w",
-			reeve.Errorf(reeve.CodeNotFound, "no flow run is due for agent %q (labels %s)", name, labels))
+			reeve.Errorf(reeve.CodeNotFound, "no flow run is due for agent %q (labels %s, storage kinds %s)", name, labels, kinds))
 	}
 	if err != nil {
 		return store.FlowRun{}, fmt.Errorf("claim a flow run for agent %q: %w", name, dbErr(err))

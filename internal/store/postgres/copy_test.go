@@ -335,7 +335,7 @@ func TestCopyUnknownColumn(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	src, dst := openSQLite(t), open(t)
-	if _, err := src.RegisterAgent(ctx, "a", nil); err != nil {
+	if _, err := src.RegisterAgent(ctx, "a", nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := dst.pool.Exec(ctx, `ALTER TABLE agents ADD COLUMN zone text`); err != nil {
@@ -508,9 +508,9 @@ func fill(t *testing.T, s store.Store) world {
 	_, err = s.SetFlowRunState(ctx, cancelled.ID, cancelled.Version, state.State{Kind: state.Cancelled})
 	must(err)
 
-	w.agent, err = s.RegisterAgent(ctx, "agent-1", []string{"linux", "gpu"})
+	w.agent, err = s.RegisterAgent(ctx, "agent-1", []string{"linux", "gpu"}, []string{"docker", "local"})
 	must(err)
-	idle, err := s.RegisterAgent(ctx, "agent-2", nil)
+	idle, err := s.RegisterAgent(ctx, "agent-2", nil, nil)
 	must(err)
 	_, err = s.HeartbeatAgent(ctx, idle.ID)
 	must(err)

@@ -12,15 +12,15 @@ import (
 	"github.com/reevehq/reeve/internal/store"
 )
 
-const agentCols = `id, name, labels, created_at, last_seen_at`
+const agentCols = `id, name, labels, storage_kinds, created_at, last_seen_at`
 
 func scanAgent(sc interface{ Scan(...any) error }) (store.Agent, error) {
 	var (
 		a             store.Agent
-		labels        string
+		labels, kinds string
 		created, seen int64
 	)
-	if err := sc.Scan(&a.ID, &a.Name, &labels, &created, &seen); err != nil {
+	if err := sc.Scan(&a.ID, &a.Name, &labels, &kinds, &created, &seen); err != nil {
 		return store.Agent{}, err
 	}
 	if err := json.Unmarshal([]byte(labels), &a.Labels); err != nil {
@@ -29,13 +29,19 @@ func scanAgent(sc interface{ Scan(...any) error }) (store.Agent, error) {
 	if a.Labels == nil {
 		a.Labels = []string{}
 	}
+	if err := json.Unmarshal([]byte(kinds), &a.StorageKinds); err != nil {
+		return store.Agent{}, fmt.Errorf("agent %s: storage kinds: %w", a.ID, err)
+	}
+	if a.StorageKinds == nil {
+		a.StorageKinds = []string{}
+	}
 	a.CreatedAt, a.LastSeenAt = fromMicros(created), fromMicros(seen)
 	return a, nil
 }
 
 // RegisterAgent records an agent by name; see store.Store.
-func (s *Store) RegisterAgent(ctx context.Context, name string, labels []string) (store.Agent, error) {
-	js, err := store.CheckAgent(name, labels)
+func (s *Store) RegisterAgent(ctx context.Context, name string, labels, storageKinds []string) (store.Agent, error) {
+	js, kinds, err := store.CheckAgent(name, labels, storageKinds)
 	if err != nil {
 		return store.Agent{}, fmt.Errorf("register agent: %w", err)
 	}
@@ -45,10 +51,11 @@ func (s *Store) RegisterAgent(ctx context.Context, name string, labels []string)
 	}
 	now := micros(s.clock())
 	a, err := scanAgent(s.write.QueryRowContext(ctx,
-		`INSERT INTO agents (`+agentCols+`) VALUES (?, ?, ?, ?, ?)
-		 ON CONFLICT (name) DO UPDATE SET labels = excluded.labels, last_seen_at = excluded.last_seen_at
+		`INSERT INTO agents (`+agentCols+`) VALUES (?, ?, ?, ?, ?, ?)
+		 ON CONFLICT (name) DO UPDATE SET labels = excluded.labels, storage_kinds = excluded.storage_kinds,
+			last_seen_at = excluded.last_seen_at
 		 RETURNING `+agentCols,
-		id, name, js, now, now))
+		id, name, js, kinds, now, now))
 	if err != nil {
 		return store.Agent{}, fmt.Errorf("register agent %q: %w", name, dbErr(err))
 	}
@@ -82,22 +89,27 @@ func (s *Store) ListAgents(ctx context.Context) ([]store.Agent, error) {
 }
 
 // claimSQL picks the due run that has waited longest among those whose
-// labels the agent's labels (a JSON array, ?2) cover: no label of the run
-// is missing from the agent's. The partial index flow_runs_due gives the
-// order, so the first run that suits ends the scan; without statistics
-// SQLite would rather take flow_runs_state_scheduled and sort every due
-// run, hence INDEXED BY.
+// labels the agent's labels (a JSON array, ?2) cover, no label of the run
+// missing from the agent's, and whose flow version's storage kind is one
+// of the agent's kinds (a JSON array, ?3; [] takes every kind). The
+// partial index flow_runs_due gives the order, so the first run that suits
+// ends the scan; the kind is looked up per candidate, by the version's
+// primary key. Without statistics SQLite would rather take
+// flow_runs_state_scheduled and sort every due run, hence INDEXED BY.
 const claimSQL = `SELECT id FROM flow_runs AS r INDEXED BY flow_runs_due
 	WHERE r.state = 'Scheduled' AND r.scheduled_at <= ?1
 	  AND NOT EXISTS (
 		SELECT 1 FROM json_each(r.labels) AS l
 		WHERE l.value NOT IN (SELECT a.value FROM json_each(?2) AS a))
+	  AND (json_array_length(?3) = 0 OR
+		(SELECT json_extract(v.storage, '$.kind') FROM flow_versions AS v WHERE v.id = r.flow_version_id)
+			IN (SELECT k.value FROM json_each(?3) AS k))
 	ORDER BY r.scheduled_at, r.id
 	LIMIT 1`
 
 // ClaimFlowRun moves the due flow run that has waited longest, of those
-// the agent's labels cover, to Submitted for the agent; see store.Store.
-// The write transaction (BEGIN IMMEDIATE) makes the pick and the move one
+// the agent's labels cover and of a storage kind it runs, to Submitted for
+// the agent; see store.Store. The write transaction (BEGIN IMMEDIATE) makes the pick and the move one
 // step, also for other processes on the database file.
 func (s *Store) ClaimFlowRun(ctx context.Context, agentID string, now time.Time) (store.FlowRun, error) {
 	if now.IsZero() {
@@ -106,8 +118,8 @@ func (s *Store) ClaimFlowRun(ctx context.Context, agentID string, now time.Time)
 	due := micros(now)
 	var out store.FlowRun
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		var name, labels string
-		err := tx.QueryRowContext(ctx, `SELECT name, labels FROM agents WHERE id = ?`, agentID).Scan(&name, &labels)
+		var name, labels, kinds string
+		err := tx.QueryRowContext(ctx, `SELECT name, labels, storage_kinds FROM agents WHERE id = ?`, agentID).Scan(&name, &labels, &kinds)
 		if errors.Is(err, sql.ErrNoRows) {
 			return notFound("agent", agentID)
 		}
@@ -115,9 +127,9 @@ func (s *Store) ClaimFlowRun(ctx context.Context, agentID string, now time.Time)
 			return dbErr(err)
 		}
 		var id string
-		err = tx.QueryRowContext(ctx, claimSQL, due, labels).Scan(&id)
+		err = tx.QueryRowContext(ctx, claimSQL, due, labels, kinds).Scan(&id)
 		if errors.Is(err, sql.ErrNoRows) {
-			return reeve.Errorf(reeve.CodeNotFound, "no flow run is due for agent %q (labels %s)", name, labels)
+			return reeve.Errorf(reeve.CodeNotFound, "no flow run is due for agent %q (labels %s, storage kinds %s)", name, labels, kinds)
 		}
 		if err != nil {
 			return dbErr(err)

@@ -249,7 +249,7 @@ func fillSmall(t *testing.T, s *Store) (store.FlowRun, store.TaskRun) {
 	must(err)
 	sc, err := s.CreateSchedule(ctx, store.Schedule{FlowID: v2.FlowID, Interval: 90 * time.Minute, Params: json.RawMessage(`{"a": 1}`)})
 	must(err)
-	a, err := s.RegisterAgent(ctx, "agent-1", []string{"linux"})
+	a, err := s.RegisterAgent(ctx, "agent-1", []string{"linux"}, []string{"local", "docker"})
 	must(err)
 	claimed, _, err := s.CreateFlowRun(ctx, store.FlowRun{FlowVersionID: v2.ID, ScheduleID: sc.ID, IdempotencyKey: "sc-1",
 		ScheduledAt: time.Now().Add(-time.Minute)})

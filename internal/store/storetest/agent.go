@@ -24,6 +24,10 @@ func requireAgent(tb testing.TB, got, want store.Agent) {
 	if got.Labels == nil {
 		tb.Errorf("agent %s: labels are nil, want a slice, empty when there are none", got.Name)
 	}
+	requireLabels(tb, "agent storage kinds", got.StorageKinds, want.StorageKinds)
+	if got.StorageKinds == nil {
+		tb.Errorf("agent %s: storage kinds are nil, want a slice, empty when there are none", got.Name)
+	}
 	requireTime(tb, "agent created_at", got.CreatedAt, want.CreatedAt)
 	requireTime(tb, "agent last_seen_at", got.LastSeenAt, want.LastSeenAt)
 }
@@ -33,12 +37,13 @@ func testAgents(t *testing.T, open func(t *testing.T) store.Store) {
 		t.Parallel()
 		s := open(t)
 		ctx := t.Context()
-		a, err := s.RegisterAgent(ctx, "agent-1", []string{"linux", "gpu"})
+		a, err := s.RegisterAgent(ctx, "agent-1", []string{"linux", "gpu"}, []string{"local"})
 		requireNoError(t, err, "RegisterAgent")
 		if a.ID == "" || a.Name != "agent-1" {
 			t.Errorf("RegisterAgent = %+v, want an ID and name agent-1", a)
 		}
 		requireLabels(t, "labels", a.Labels, []string{"linux", "gpu"})
+		requireLabels(t, "storage kinds", a.StorageKinds, []string{"local"})
 		requireRecent(t, "created_at", a.CreatedAt)
 		requireTime(t, "last_seen_at", a.LastSeenAt, a.CreatedAt)
 
@@ -46,14 +51,18 @@ func testAgents(t *testing.T, open func(t *testing.T) store.Store) {
 		if bare.Labels == nil || len(bare.Labels) != 0 {
 			t.Errorf("agent without labels: labels %#v, want empty", bare.Labels)
 		}
+		if bare.StorageKinds == nil || len(bare.StorageKinds) != 0 {
+			t.Errorf("agent without storage kinds: kinds %#v, want empty", bare.StorageKinds)
+		}
 
 		boundary()
-		again, err := s.RegisterAgent(ctx, "agent-1", []string{"docker"})
+		again, err := s.RegisterAgent(ctx, "agent-1", []string{"docker"}, []string{"docker", "local"})
 		requireNoError(t, err, "RegisterAgent again")
 		if again.ID != a.ID {
 			t.Errorf("registering a known name made agent %s, want the same agent %s", again.ID, a.ID)
 		}
 		requireLabels(t, "new labels", again.Labels, []string{"docker"})
+		requireLabels(t, "new storage kinds", again.StorageKinds, []string{"docker", "local"})
 		requireTime(t, "created_at after registering again", again.CreatedAt, a.CreatedAt)
 		if !again.LastSeenAt.After(a.LastSeenAt) {
 			t.Errorf("last_seen_at after registering again = %v, want after %v", again.LastSeenAt, a.LastSeenAt)
@@ -70,8 +79,20 @@ func testAgents(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("EmptyNameIsInvalid", func(t *testing.T) {
 		t.Parallel()
 		s := open(t)
-		_, err := s.RegisterAgent(t.Context(), "", []string{"linux"})
+		_, err := s.RegisterAgent(t.Context(), "", []string{"linux"}, nil)
 		requireErrorIs(t, err, reeve.ErrInvalid)
+	})
+
+	t.Run("EmptyStorageKindIsInvalid", func(t *testing.T) {
+		t.Parallel()
+		s := open(t)
+		_, err := s.RegisterAgent(t.Context(), "agent-1", nil, []string{"local", ""})
+		requireErrorIs(t, err, reeve.ErrInvalid, "agent-1")
+		list, err := s.ListAgents(t.Context())
+		requireNoError(t, err, "ListAgents")
+		if len(list) != 0 {
+			t.Errorf("ListAgents after a refused registration = %+v, want none", list)
+		}
 	})
 
 	t.Run("Heartbeat", func(t *testing.T) {
@@ -292,6 +313,85 @@ func testClaims(t *testing.T, open func(t *testing.T) store.Store) {
 		if got.ID != gpu.ID {
 			t.Errorf("re-registered agent claimed %s, want the gpu run %s", got.ID, gpu.ID)
 		}
+	})
+
+	t.Run("StorageKinds", func(t *testing.T) {
+		t.Parallel()
+		cases := []struct {
+			storage   string   // the run's flow version's storage kind
+			agent     []string // the agent's storage kinds
+			claimable bool
+		}{
+			{"local", nil, true},
+			{"docker", nil, true},
+			{"local", []string{"local"}, true},
+			{"docker", []string{"docker"}, true},
+			{"local", []string{"docker"}, false},
+			{"docker", []string{"local"}, false},
+			{"docker", []string{"local", "docker"}, true},
+			{"local", []string{"docker", "local"}, true},
+		}
+		for _, c := range cases {
+			t.Run(fmt.Sprintf("%s/agent%q", c.storage, c.agent), func(t *testing.T) {
+				t.Parallel()
+				s := open(t)
+				createProject(t, s, "etl")
+				v := register(t, s, kindRegistration("etl", "nightly", c.storage))
+				run := createRun(t, s, store.FlowRun{FlowVersionID: v.ID})
+				a := registerKindAgent(t, s, "agent", c.agent...)
+				got, err := s.ClaimFlowRun(t.Context(), a.ID, time.Now())
+				if !c.claimable {
+					requireErrorIs(t, err, reeve.ErrNotFound, "agent")
+					requireRun(t, getRun(t, s, run.ID), run)
+					return
+				}
+				requireNoError(t, err, "ClaimFlowRun")
+				if got.ID != run.ID {
+					t.Errorf("claimed run %s, want %s", got.ID, run.ID)
+				}
+			})
+		}
+	})
+
+	t.Run("StorageKindsPassOverRunsAgentCannotTake", func(t *testing.T) {
+		t.Parallel()
+		s := open(t)
+		ctx := t.Context()
+		createProject(t, s, "etl")
+		local := register(t, s, kindRegistration("etl", "scripts", "local"))
+		docker := register(t, s, kindRegistration("etl", "images", "docker"))
+		base := time.Now()
+		// Oldest first: a local run, a docker run, then one of each again.
+		l1 := createRun(t, s, store.FlowRun{FlowVersionID: local.ID, ScheduledAt: base.Add(-4 * time.Minute)})
+		d1 := createRun(t, s, store.FlowRun{FlowVersionID: docker.ID, ScheduledAt: base.Add(-3 * time.Minute)})
+		l2 := createRun(t, s, store.FlowRun{FlowVersionID: local.ID, ScheduledAt: base.Add(-2 * time.Minute)})
+		d2 := createRun(t, s, store.FlowRun{FlowVersionID: docker.ID, ScheduledAt: base.Add(-time.Minute)})
+		d3 := createRun(t, s, store.FlowRun{FlowVersionID: docker.ID, ScheduledAt: base.Add(-time.Minute / 2)})
+
+		dockerAgent := registerKindAgent(t, s, "docker-1", "docker")
+		processAgent := registerKindAgent(t, s, "process-1", "local")
+		claim := func(a store.Agent, want store.FlowRun, what string) {
+			t.Helper()
+			got, err := s.ClaimFlowRun(ctx, a.ID, base)
+			requireNoError(t, err, "ClaimFlowRun(%s) for %s", a.Name, what)
+			if got.ID != want.ID {
+				t.Errorf("%s claimed %s, want %s (%s)", a.Name, got.ID, want.ID, what)
+			}
+		}
+		claim(dockerAgent, d1, "the oldest docker run, behind a local one")
+		claim(dockerAgent, d2, "the next docker run, behind a local one")
+		claim(processAgent, l1, "the oldest local run")
+		claim(processAgent, l2, "the next local run, behind none of its kind")
+		_, err := s.ClaimFlowRun(ctx, processAgent.ID, base)
+		requireErrorIs(t, err, reeve.ErrNotFound, "process-1")
+		requireRun(t, getRun(t, s, d3.ID), d3)
+
+		// New kinds apply to the next claim; none means every kind.
+		processAgent = registerKindAgent(t, s, "process-1")
+		if len(processAgent.StorageKinds) != 0 {
+			t.Errorf("re-registered without kinds: kinds %q, want none", processAgent.StorageKinds)
+		}
+		claim(processAgent, d3, "a docker run, once it runs every kind")
 	})
 
 	t.Run("Concurrent", func(t *testing.T) {

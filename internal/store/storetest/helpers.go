@@ -49,6 +49,17 @@ func registration(project, flow, hash string) store.Registration {
 	}
 }
 
+// kindRegistration returns a registration of flow in project, without
+// labels, whose storage is of kind ("local" or "docker").
+func kindRegistration(project, flow, kind string) store.Registration {
+	r := registration(project, flow, kind)
+	r.Labels = nil
+	if kind == "local" {
+		r.Storage = store.Storage{Kind: "local", Path: "/opt/" + flow}
+	}
+	return r
+}
+
 func register(tb testing.TB, s store.Store, r store.Registration) store.FlowVersion {
 	tb.Helper()
 	v, _, err := s.RegisterFlow(context.Background(), r)
@@ -329,8 +340,17 @@ func createSchedule(tb testing.TB, s store.Store, sc store.Schedule) store.Sched
 
 func registerAgent(tb testing.TB, s store.Store, name string, labels ...string) store.Agent {
 	tb.Helper()
-	a, err := s.RegisterAgent(context.Background(), name, labels)
+	a, err := s.RegisterAgent(context.Background(), name, labels, nil)
 	requireNoError(tb, err, "RegisterAgent(%q)", name)
+	return a
+}
+
+// registerKindAgent registers an agent without labels that runs the
+// storage kinds kinds.
+func registerKindAgent(tb testing.TB, s store.Store, name string, kinds ...string) store.Agent {
+	tb.Helper()
+	a, err := s.RegisterAgent(context.Background(), name, nil, kinds)
+	requireNoError(tb, err, "RegisterAgent(%q, kinds %q)", name, kinds)
 	return a
 }
 
