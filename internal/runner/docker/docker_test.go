@@ -416,9 +416,29 @@ func TestEngineGoesAway(t *testing.T) {
 	if err := r.Check(t.Context()); err != nil {
 		t.Fatalf("Check through the proxy: %v", err)
 	}
+
+	// The engine goes away while it pulls: the pull's stream breaks.
+	reg, pulling := stuckRegistry(t)
+	stuck := reg + "/reeve-test/stuck@sha256:" + strings.Repeat("34", 32)
+	go func() {
+		select {
+		case <-pulling:
+		case <-time.After(timeout):
+		}
+		p.close()
+	}()
+	h, err := r.Start(t.Context(), e.spec(t, stuck))
+	if err == nil {
+		stop(h)
+		t.Fatal("Start succeeded while the engine went away")
+	}
+	t.Logf("Start, as the engine goes away: %v", err)
+	if !errors.Is(err, runner.ErrUnavailable) || !strings.Contains(err.Error(), host) {
+		t.Errorf("the error of Start %q is not ErrUnavailable naming %s", err, host)
+	}
 	p.close()
 
-	h, err := r.Start(t.Context(), e.spec(t, image))
+	h, err = r.Start(t.Context(), e.spec(t, image))
 	if err == nil {
 		stop(h)
 		t.Fatal("Start succeeded without an engine")
@@ -447,7 +467,7 @@ func TestEngineGoesAway(t *testing.T) {
 func TestPullTimeout(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
-	reg := stuckRegistry(t)
+	reg, _ := stuckRegistry(t)
 	image := reg + "/reeve-test/stuck@sha256:" + strings.Repeat("12", 32)
 	r := e.runner(t, func(c *docker.Config) { c.PullTimeout = 2 * time.Second })
 	spec := e.spec(t, image)
@@ -637,6 +657,9 @@ func TestEngineUnreachable(t *testing.T) {
 		t.Fatal("New succeeded without an engine")
 	}
 	t.Logf("the error: %v", err)
+	if !errors.Is(err, runner.ErrUnavailable) {
+		t.Errorf("the error %q is not ErrUnavailable", err)
+	}
 	for _, want := range []string{"the Docker engine at unix:///nonexistent.sock is unreachable", "start Docker or set DOCKER_HOST"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("the error %q does not say %q", err, want)
@@ -927,15 +950,18 @@ func authRegistry(t *testing.T, user, password string) string {
 }
 
 // stuckRegistry starts a registry, on a loopback port, whose requests
-// never end (until the test does).
-func stuckRegistry(t *testing.T) string {
+// never end (until the test does). The channel it returns is closed on its
+// first request.
+func stuckRegistry(t *testing.T) (string, <-chan struct{}) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan struct{})
+	done, hit := make(chan struct{}), make(chan struct{})
+	var once sync.Once
 	srv := &http.Server{ReadHeaderTimeout: timeout, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		once.Do(func() { close(hit) })
 		select {
 		case <-r.Context().Done():
 		case <-done:
@@ -943,7 +969,7 @@ func stuckRegistry(t *testing.T) string {
 	})}
 	go srv.Serve(ln) //nolint:errcheck // ends with Close
 	t.Cleanup(func() { close(done); srv.Close() })
-	return ln.Addr().String()
+	return ln.Addr().String(), hit
 }
 
 // proxy relays a unix socket to the Docker engine, until close.
@@ -1010,6 +1036,10 @@ func (p *proxy) track(conns ...net.Conn) bool {
 func (p *proxy) close() {
 	p.ln.Close()
 	p.mu.Lock()
+	if p.conns == nil {
+		p.mu.Unlock()
+		return
+	}
 	for c := range p.conns {
 		c.Close()
 	}

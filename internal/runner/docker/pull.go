@@ -93,6 +93,10 @@ func (r *Runner) pullImage(ctx context.Context, image string, platform *ocispec.
 		return nil
 	case ctx.Err() == nil && errors.Is(pctx.Err(), context.DeadlineExceeded):
 		return fmt.Errorf("pull: it took too long: the pull of %s did not end within %v, so the agent gave up on it: check the registry %s and how fast the engine's machine reaches it, or pull the image there beforehand (docker pull %s)", image, timeout, ref.Context().RegistryStr(), image)
+	case ctx.Err() == nil && !client.IsErrConnectionFailed(err) && r.Check(ctx) != nil:
+		// The engine went away during the pull, breaking its stream (an
+		// EOF, which is not the registry's fault).
+		return unreachable(r.cl.DaemonHost(), err)
 	}
 	return r.pullError(ctx, ref, platform, err)
 }
