@@ -188,8 +188,17 @@ type relay struct {
 func (rl *relay) serve() {
 	for {
 		c, err := rl.ln.Accept()
-		if err != nil {
-			return // closed
+		if errors.Is(err, net.ErrClosed) {
+			return
+		}
+		if err != nil { // out of file descriptors, say: the relay must live on
+			rl.log.Warn("relay: accepting a connection failed", "listen", rl.ln.Addr().String(), "err", err)
+			select {
+			case <-rl.ctx.Done():
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+			continue
 		}
 		rl.wg.Go(func() { rl.forward(c) })
 	}
