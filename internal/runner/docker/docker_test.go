@@ -1010,8 +1010,8 @@ func engineProxy(t *testing.T, path, host string) *proxy {
 					return
 				}
 				var wg sync.WaitGroup
-				wg.Go(func() { io.Copy(s, c); s.Close() })
-				wg.Go(func() { io.Copy(c, s); c.Close() })
+				wg.Go(func() { _, _ = io.Copy(s, c); s.Close() })
+				wg.Go(func() { _, _ = io.Copy(c, s); c.Close() })
 				wg.Wait()
 			})
 		}
