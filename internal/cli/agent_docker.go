@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -16,6 +17,7 @@ func (c *CLI) agentDockerCommand() *cobra.Command {
 		network string
 		volumes []string
 		pull    string
+		envs    []string
 	)
 	cmd := &cobra.Command{
 		Use:   "docker",
@@ -30,11 +32,16 @@ func (c *CLI) agentDockerCommand() *cobra.Command {
 			"REEVE_FLOW_RUN_ID and the flow's run configuration), the flow's CPU and memory limits,\n" +
 			"and labels naming the agent and the run (dev.reeve.agent, dev.reeve.flow-run-id,\n" +
 			"dev.reeve.attempt). Its output goes to the run's log; it is removed once it exits.\n\n" +
+			"Unlike a process agent, a Docker agent does not pass its own environment to the flow\n" +
+			"programs: --env NAME=VALUE gives every container a variable (the variables flows declare\n" +
+			"with reeve.EnvFromAgent), and --env NAME the agent's own value of NAME. The flow's run\n" +
+			"configuration (--run-env) wins over them.\n\n" +
 			"A server address on loopback (like http://127.0.0.1:4200) cannot be reached from a\n" +
 			"container: the agent gives containers the address of the Docker network's gateway on\n" +
-			"the same port instead, relaying it to the server when the server listens on loopback\n" +
-			"only, and says so in each run's log. --api-url sets the address containers use instead;\n" +
-			"--network host needs no rewriting.\n\n" +
+			"the same port instead, relaying it to the server unless the server listens on all\n" +
+			"addresses, and says so in each run's log. --api-url sets the address containers use instead;\n" +
+			"--network host needs no rewriting. An https server address on loopback is left as it is\n" +
+			"(the certificate would not match another address): give --api-url.\n\n" +
 			"A run whose image cannot be pulled, whose container is killed for running out of\n" +
 			"memory, or that exits before its runner started fails with the reason. On SIGINT or\n" +
 			"SIGTERM the agent exits and leaves its containers running; started again with the same\n" +
@@ -42,12 +49,17 @@ func (c *CLI) agentDockerCommand() *cobra.Command {
 			"those that ended lost (the server runs them again) and removes what is left of them.\n\n" +
 			"The token (--token, REEVE_TOKEN or reeve login's) must have the role agent or admin.",
 		Example: "  reeve agent docker --labels docker\n" +
-			"  reeve agent docker --labels gpu --network flows --volume /srv/data:/data --pull always",
+			"  reeve agent docker --labels gpu --network flows --volume /srv/data:/data --pull always\n" +
+			"  reeve agent docker --labels eu --env REGION=eu-west-1 --env AWS_PROFILE",
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			policy, err := docker.ParsePullPolicy(pull)
 			if err != nil {
 				return usagef("--pull %q: give missing (pull the images the engine lacks, the default), always or never", pull)
+			}
+			env, err := parseAgentEnv(envs, os.LookupEnv)
+			if err != nil {
+				return err
 			}
 			return c.runAgent(cmd, &f, docker.Kind, func(ctx context.Context, name, _ string) (runner.Runner, func(), error) {
 				r, err := docker.New(ctx, docker.Config{
@@ -56,6 +68,7 @@ func (c *CLI) agentDockerCommand() *cobra.Command {
 					Volumes: volumes,
 					Pull:    policy,
 					APIURL:  f.apiURL,
+					Env:     env,
 				})
 				if err != nil {
 					return nil, nil, err
@@ -82,7 +95,31 @@ func (c *CLI) agentDockerCommand() *cobra.Command {
 	fl.StringVar(&network, "network", "", "the Docker network the containers join (default: the engine's default bridge; host shares this machine's network)")
 	fl.StringArrayVar(&volumes, "volume", nil, "mount HOST:CONTAINER[:ro] into every container, like docker run -v (repeatable)")
 	fl.StringVar(&pull, "pull", "missing", "when to pull a run's image: missing, always or never")
+	fl.StringArrayVar(&envs, "env", nil, "give every container the variable NAME=VALUE, or NAME with the agent's own value (repeatable); the run configuration's variables win")
 	bindEnv(fl, "network", "REEVE_AGENT_NETWORK")
 	bindEnv(fl, "pull", "REEVE_AGENT_PULL")
 	return cmd
+}
+
+// parseAgentEnv parses the --env flags of a Docker agent: NAME=VALUE, or
+// NAME for the value lookup (the agent's environment) has, which must have
+// it.
+func parseAgentEnv(flags []string, lookup func(string) (string, bool)) (map[string]string, error) {
+	if len(flags) == 0 {
+		return nil, nil
+	}
+	env := make(map[string]string, len(flags))
+	for _, f := range flags {
+		name, value, ok := strings.Cut(f, "=")
+		if name == "" || strings.ContainsAny(name, "\x00") || strings.TrimSpace(name) != name {
+			return nil, usagef("--env %q: give NAME=VALUE, or NAME for the agent's own value of NAME", f)
+		}
+		if !ok {
+			if value, ok = lookup(name); !ok {
+				return nil, usagef("--env %s: the agent's environment has no %s: set it, or give --env %s=VALUE", name, name, name)
+			}
+		}
+		env[name] = value
+	}
+	return env, nil
 }

@@ -40,6 +40,10 @@ func (r *Runner) apiURL(ctx context.Context, specURL string) (apiAddress, error)
 	if !isLoopback(u.Hostname()) {
 		return apiAddress{url: specURL}, nil
 	}
+	if u.Scheme == "https" {
+		// The gateway's address would not match the server's certificate.
+		return apiAddress{url: specURL, note: fmt.Sprintf("the server address %s is loopback, which a container cannot reach, and it is https, so the agent cannot give the container another address for it (the server's certificate would not match): give the agent --api-url with an https address containers reach that the certificate names", specURL)}, nil
+	}
 	port := u.Port()
 	if port == "" {
 		port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
@@ -132,8 +136,17 @@ func (r *Runner) gateway(ctx context.Context, network string) (string, error) {
 }
 
 // ensureRelay makes sure something accepts connections at addr: the
-// server itself (it listens on all addresses) or a relay of the runner's to
-// target. It reports whether the runner relays.
+// server itself (it listens on all addresses, or on addr) or a relay of the
+// runner's to target. It reports whether the runner relays.
+//
+// The relay's listener has SO_REUSEPORT (on Linux), as the relays of other
+// agents on the machine have: each agent relays the address for its own
+// containers, which keep reaching the server when another agent exits. The
+// server's own listener has no SO_REUSEPORT, so a listen that fails with
+// EADDRINUSE means that the server (or some other program, which the
+// agent cannot tell from it) holds the address: containers call it
+// directly. Something merely answering at addr proves nothing: it may be
+// the relay of another agent, which goes when that agent does.
 func (r *Runner) ensureRelay(ctx context.Context, addr, target string) (bool, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -143,21 +156,15 @@ func (r *Runner) ensureRelay(ctx context.Context, addr, target string) (bool, er
 	if _, ok := r.relays[addr]; ok {
 		return true, nil
 	}
-	d := net.Dialer{Timeout: time.Second}
-	if c, err := d.DialContext(ctx, "tcp", addr); err == nil {
-		c.Close()
+	ln, err := listenRelay(ctx, addr)
+	if addrInUse(err) {
 		return false, nil
 	}
-	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		// Another listener may have come meanwhile (another runner's relay).
-		if c, derr := d.DialContext(ctx, "tcp", addr); derr == nil {
-			c.Close()
-			return false, nil
-		}
 		return false, err
 	}
 	rl := &relay{ln: ln, target: target, log: r.log, conns: map[net.Conn]struct{}{}}
+	rl.ctx, rl.cancel = context.WithCancel(context.Background())
 	r.relays[addr] = rl
 	rl.wg.Go(rl.serve)
 	r.log.InfoContext(ctx, "relaying the server's loopback address to containers", "listen", addr, "target", target)
@@ -169,6 +176,8 @@ type relay struct {
 	ln     net.Listener
 	target string
 	log    *slog.Logger
+	ctx    context.Context // ends with close: bounds the dials to target
+	cancel context.CancelFunc
 
 	wg     sync.WaitGroup
 	mu     sync.Mutex
@@ -179,8 +188,17 @@ type relay struct {
 func (rl *relay) serve() {
 	for {
 		c, err := rl.ln.Accept()
-		if err != nil {
-			return // closed
+		if errors.Is(err, net.ErrClosed) {
+			return
+		}
+		if err != nil { // out of file descriptors, say: the relay must live on
+			rl.log.Warn("relay: accepting a connection failed", "listen", rl.ln.Addr().String(), "err", err)
+			select {
+			case <-rl.ctx.Done():
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+			continue
 		}
 		rl.wg.Go(func() { rl.forward(c) })
 	}
@@ -188,8 +206,12 @@ func (rl *relay) serve() {
 
 func (rl *relay) forward(c net.Conn) {
 	defer c.Close()
-	t, err := net.DialTimeout("tcp", rl.target, 10*time.Second)
+	d := net.Dialer{Timeout: 10 * time.Second}
+	t, err := d.DialContext(rl.ctx, "tcp", rl.target)
 	if err != nil {
+		if rl.ctx.Err() != nil {
+			return // closed
+		}
 		rl.log.Warn("relay: the server does not answer", "target", rl.target, "err", err)
 		return
 	}
@@ -233,6 +255,7 @@ func (rl *relay) untrack(conns ...net.Conn) {
 // close stops the relay and its connections, and waits for its goroutines.
 func (rl *relay) close() {
 	rl.ln.Close()
+	rl.cancel()
 	rl.mu.Lock()
 	rl.closed = true
 	for c := range rl.conns {

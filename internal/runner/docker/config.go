@@ -7,10 +7,16 @@ import (
 	"net/url"
 	"path"
 	"strings"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/moby/moby/client"
 )
+
+// DefaultPullTimeout bounds a pull when Config.PullTimeout is 0: images
+// can be large and registries slow, but a pull that takes this long is
+// stuck.
+const DefaultPullTimeout = 10 * time.Minute
 
 // Kind is the runner's kind, in Saved records, and the storage kind it runs.
 const Kind = "docker"
@@ -62,6 +68,13 @@ type Config struct {
 	// APIURL, when set, is the REEVE_API_URL containers get, verbatim,
 	// instead of the server URL of the claim (rewritten when loopback).
 	APIURL string
+	// Env is given to every container, under the run configuration's
+	// variables and the environment contract's, which win (see
+	// runner.Spec.Environ): the variables the agent provides to flows
+	// (reeve.EnvFromAgent).
+	Env map[string]string
+	// PullTimeout bounds a pull of a run's image; 0 is DefaultPullTimeout.
+	PullTimeout time.Duration
 	// Keychain finds the credentials of a registry to pull from. Nil is
 	// authn.DefaultKeychain (the agent user's ~/.docker/config.json or
 	// $DOCKER_CONFIG, and its credential helpers).
@@ -85,6 +98,14 @@ func (c Config) Validate() error {
 		if err := checkVolume(v); err != nil {
 			return fmt.Errorf("docker runner: Config.Volumes: %w", err)
 		}
+	}
+	for k := range c.Env {
+		if k == "" || strings.ContainsAny(k, "=\x00") {
+			return fmt.Errorf("docker runner: Config.Env: the variable name %q is not valid", k)
+		}
+	}
+	if c.PullTimeout < 0 {
+		return fmt.Errorf("docker runner: Config.PullTimeout %v is negative", c.PullTimeout)
 	}
 	if c.APIURL != "" {
 		u, err := url.Parse(c.APIURL)

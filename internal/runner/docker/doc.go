@@ -7,7 +7,9 @@
 // A run's container is named "reeve-RUN-ATTEMPT" and runs the image's
 // entrypoint, the flow program, with the command `execute` and the
 // environment contract of package runner (REEVE_API_URL, REEVE_API_TOKEN,
-// REEVE_FLOW_RUN_ID, on top of the run configuration's variables). The run
+// REEVE_FLOW_RUN_ID, on top of the run configuration's variables, on top of
+// the agent's own, Config.Env: a container gets none of the agent's
+// environment otherwise). The run
 // configuration's CPU ("500m", "2") and memory ("512Mi", "1Gi") become the
 // container's limits (memory without swap on top), and its platform
 // ("linux/arm64") the variant pulled and run. The agent's Network and
@@ -41,8 +43,18 @@
 // is all a private registry needs. [PullMissing], the default, pulls only
 // images the engine lacks (a digest-pinned image never changes);
 // [PullAlways] pulls before every run; [PullNever] never pulls, and a run
-// whose image is absent fails. A pull that fails fails the run at once,
-// with a message that says why and what to do.
+// whose image is absent fails. The run's log says when a pull begins, and
+// how long it took. A pull that fails, or that takes longer than
+// Config.PullTimeout (10 minutes by default), fails the run at once, with a
+// message that says why and what to do.
+//
+// # An engine that goes away
+//
+// New fails when the engine does not answer. Later, Start fails with an
+// error that wraps [runner.ErrUnavailable] when the engine cannot be
+// reached (or stopped answering during the call), and [Runner.Check] says
+// whether it answers again, so that the agent stops claiming runs
+// meanwhile.
 //
 // # The server's address
 //
@@ -51,13 +63,20 @@
 // a run is loopback (127.0.0.0/8, ::1, localhost) and the network is not
 // "host", the runner gives the container the gateway of its Docker network
 // instead (the agent machine's address on that network, e.g.
-// http://172.17.0.1:4200 for http://127.0.0.1:4200), and, when nothing
-// listens there because the server listens on loopback only, relays that
-// address to the server: a TCP relay of the agent, one per address, that
-// lives until [Runner.Close]. The relay binds the same port as the server,
-// so the address stays the same when the agent restarts, and Recover starts
-// the relay of a container it recovers again, so that it keeps working. The run's log says so. Config.APIURL (the agent's
-// --api-url) replaces all this: containers get it verbatim. With Docker
-// Desktop, whose engine runs in a virtual machine, the gateway is not on
-// the agent's machine: give --api-url http://host.docker.internal:PORT.
+// http://172.17.0.1:4200 for http://127.0.0.1:4200). Unless the server
+// itself listens there (on all addresses), the runner relays that address
+// to the server: a TCP relay of the agent, one per address, that lives
+// until [Runner.Close]. The relay binds the same port as the server, so the
+// address stays the same when the agent restarts, and Recover starts the
+// relay of a container it recovers again, so that it keeps working. On
+// Linux the relay's socket has SO_REUSEPORT, so the agents of one machine
+// (of one user) each relay the address for their own containers, which keep
+// working when another agent exits; a listen that fails because the
+// address is in use means the server holds it. The run's log says which.
+// An https server URL is not rewritten (its certificate would not match
+// the gateway's address): the run's log says to give --api-url.
+// Config.APIURL (the agent's --api-url) replaces all this: containers get
+// it verbatim. With Docker Desktop, whose engine runs in a virtual machine,
+// the gateway is not on the agent's machine: give --api-url
+// http://host.docker.internal:PORT.
 package docker

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -42,6 +44,7 @@ type Runner struct {
 	pull     PullPolicy
 	keychain authn.Keychain
 	log      *slog.Logger
+	env      []string // Config.Env, as NAME=value, sorted
 
 	// life is cancelled by Close: it bounds the goroutines that watch
 	// containers, which outlive the calls that start them.
@@ -55,9 +58,14 @@ type Runner struct {
 }
 
 var (
-	_ runner.Runner = (*Runner)(nil)
-	_ runner.Finder = (*Runner)(nil)
+	_ runner.Runner  = (*Runner)(nil)
+	_ runner.Finder  = (*Runner)(nil)
+	_ runner.Checker = (*Runner)(nil)
 )
+
+// checkTimeout bounds the ping of Check, and the one that tells whether an
+// engine call failed because the engine went away.
+const checkTimeout = 5 * time.Second
 
 // New returns a runner with cfg, once a ping proved the Docker engine
 // answers.
@@ -72,6 +80,9 @@ func New(ctx context.Context, cfg Config) (*Runner, error) {
 	}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
+	}
+	for _, k := range slices.Sorted(maps.Keys(cfg.Env)) {
+		r.env = append(r.env, k+"="+cfg.Env[k])
 	}
 	if r.cl == nil {
 		cl, err := client.New(client.FromEnv)
@@ -114,6 +125,35 @@ func (r *Runner) Close() error {
 		return r.cl.Close()
 	}
 	return nil
+}
+
+// Check pings the engine: nil when it answers, else an error that wraps
+// runner.ErrUnavailable, naming the engine's address; see runner.Checker.
+func (r *Runner) Check(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, checkTimeout)
+	defer cancel()
+	if _, err := r.cl.Ping(ctx, client.PingOptions{}); err != nil {
+		return unreachable(r.cl.DaemonHost(), err)
+	}
+	return nil
+}
+
+// engineDown returns err, the error of an engine call, wrapping
+// runner.ErrUnavailable when the engine no longer answers a ping: a call
+// the engine broke off by going away fails with errors (EOF, a connection
+// reset) that do not say so themselves.
+func (r *Runner) engineDown(ctx context.Context, err error) error {
+	if err == nil || errors.Is(err, runner.ErrUnavailable) || ctx.Err() != nil {
+		return err
+	}
+	perr := r.Check(context.WithoutCancel(ctx))
+	if perr == nil {
+		return err
+	}
+	return &unavailableError{
+		msg: fmt.Sprintf("%v (the Docker engine at %s no longer answers: start Docker or set DOCKER_HOST)", err, r.cl.DaemonHost()),
+		err: err,
+	}
 }
 
 // goroutine runs f on a goroutine of the runner, unless it is closed.
@@ -167,12 +207,14 @@ func (r *Runner) Start(ctx context.Context, spec runner.Spec) (runner.Handle, er
 	if note == nil {
 		note = func(string) {}
 	}
+	// The errors of the engine's calls from here on.
+	failEngine := func(err error) error { return fail(r.engineDown(ctx, err)) }
 	if err := r.ensureImage(ctx, image, platform, note); err != nil {
-		return nil, fail(err)
+		return nil, failEngine(err)
 	}
 	apiAddr, err := r.apiURL(ctx, spec.APIURL)
 	if err != nil {
-		return nil, fail(err)
+		return nil, failEngine(err)
 	}
 	env := spec
 	env.APIURL = apiAddr.url
@@ -187,7 +229,7 @@ func (r *Runner) Start(ctx context.Context, spec runner.Spec) (runner.Handle, er
 	}
 	name := containerName(spec.FlowRunID, spec.Attempt)
 	if err := r.clearName(ctx, name); err != nil {
-		return nil, fail(err)
+		return nil, failEngine(err)
 	}
 	hc := &container.HostConfig{
 		Binds:       r.cfg.Volumes,
@@ -203,13 +245,13 @@ func (r *Runner) Start(ctx context.Context, spec runner.Spec) (runner.Handle, er
 		Config: &container.Config{
 			Image:  image,
 			Cmd:    []string{runner.Command},
-			Env:    env.Environ(nil),
+			Env:    env.Environ(r.env),
 			Labels: labels,
 		},
 		HostConfig: hc,
 	})
 	if err != nil {
-		return nil, fail(r.createError(err))
+		return nil, failEngine(r.createError(err))
 	}
 	for _, w := range created.Warnings {
 		r.log.WarnContext(ctx, "the Docker engine warns about a container", "container", name, "warning", w)
@@ -221,7 +263,7 @@ func (r *Runner) Start(ctx context.Context, spec runner.Spec) (runner.Handle, er
 		h.cancel()
 		drain(wait)
 		r.remove(context.WithoutCancel(ctx), created.ID)
-		return nil, fail(r.startError(err))
+		return nil, failEngine(r.startError(err))
 	}
 	if !r.goroutine(func() { h.watch(wait, "") }) {
 		h.cancel()

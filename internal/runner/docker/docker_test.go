@@ -183,8 +183,9 @@ echo '{"ServerURL": "'"$server"'", "Username": %q, "Secret": %q}'
 
 // TestAPIURL checks the server address containers get: a loopback address
 // is rewritten to the network's gateway and relayed to a server that
-// listens on loopback only; the host network and --api-url take it as it
-// is.
+// listens on loopback only, and not relayed to a server that listens on all
+// addresses; the host network and --api-url take it as it is, and so does
+// an https address (whose certificate would not match the gateway's).
 func TestAPIURL(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
@@ -194,30 +195,57 @@ func TestAPIURL(t *testing.T) {
 	gw := e.gateway(t, "bridge")
 	// A server on the gateway address, which containers reach as it is.
 	givenURL := server(t, gw)
+	// A server on all addresses, which containers reach at the gateway.
+	allURL, _ := url.Parse(server(t, "0.0.0.0"))
+	allPort := allURL.Port()
+	allLoopback := "http://127.0.0.1:" + allPort + "/reeve"
+	httpsURL := strings.Replace(serverURL, "http://", "https://", 1)
 	image := e.push(t, e.reg, `echo "url=$REEVE_API_URL"; wget -qO- "$REEVE_API_URL/ping"; echo`, nil)
 
 	for _, tt := range []struct {
-		name     string
-		config   func(*docker.Config)
-		wantURL  string
-		wantNote []string // "" for none
+		name      string
+		config    func(*docker.Config)
+		specURL   string // "" for serverURL
+		wantURL   string
+		wantNote  []string // "" for none
+		wantRelay string   // the container's relay label
+		noReach   bool     // the container cannot reach the server
 	}{
-		{"Relayed", nil, "http://" + gw + ":" + port + "/reeve", []string{
+		{"Relayed", nil, "", "http://" + gw + ":" + port + "/reeve", []string{
 			"the server address " + serverURL + " is loopback",
 			"the container calls http://" + gw + ":" + port + "/reeve instead",
 			`relayed by the agent to 127.0.0.1:` + port,
 			"--api-url",
-		}},
-		{"HostNetwork", func(c *docker.Config) { c.Network = "host" }, serverURL, nil},
-		{"Given", func(c *docker.Config) { c.APIURL = givenURL }, givenURL, nil},
+		}, gw + ":" + port + ">127.0.0.1:" + port, false},
+		{"ServerOnAllAddresses", nil, allLoopback, "http://" + gw + ":" + allPort + "/reeve", []string{
+			"the container calls http://" + gw + ":" + allPort + "/reeve instead",
+			"where the server listens too",
+		}, "", false},
+		{"HTTPS", nil, httpsURL, httpsURL, []string{
+			"the server address " + httpsURL + " is loopback, which a container cannot reach",
+			"certificate would not match",
+			"--api-url",
+		}, "", true},
+		{"HostNetwork", func(c *docker.Config) { c.Network = "host" }, "", serverURL, nil, "", false},
+		{"Given", func(c *docker.Config) { c.APIURL = givenURL }, "", givenURL, nil, "", false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			// Not parallel: the relay of one runner would serve the others.
 			r := e.runner(t, tt.config)
 			spec := e.spec(t, image)
 			spec.APIURL = serverURL
+			if tt.specURL != "" {
+				spec.APIURL = tt.specURL
+			}
 			out, notes := newOutput(), newOutput()
 			spec.Output, spec.Note = out.add, notes.note
+			var relayLabel string
+			spec.Output = func(l runner.Line) {
+				if strings.HasPrefix(l.Text, "url=") { // the container is there (until its output was read): look at it
+					relayLabel = e.labels(spec.FlowRunID)[docker.LabelAPIRelay]
+				}
+				out.add(l)
+			}
 			exit := wait(t, start(t, r, spec))
 			if !exit.Success() {
 				t.Fatalf("exit = %+v\noutput:\n%s", exit, out)
@@ -226,8 +254,11 @@ func TestAPIURL(t *testing.T) {
 			if !out.has(runner.Stdout, "url="+tt.wantURL) {
 				t.Errorf("the container's REEVE_API_URL is not %s:\n%s", tt.wantURL, out)
 			}
-			if !out.has(runner.Stdout, "pong from the server") {
-				t.Errorf("the container did not reach the server:\n%s", out)
+			if reached := out.has(runner.Stdout, "pong from the server"); reached == tt.noReach {
+				t.Errorf("the container reached the server: %v, want %v:\n%s", reached, !tt.noReach, out)
+			}
+			if relayLabel != tt.wantRelay {
+				t.Errorf("the container's label %s = %q, want %q", docker.LabelAPIRelay, relayLabel, tt.wantRelay)
 			}
 			for _, want := range tt.wantNote {
 				if !notes.contains(want) {
@@ -279,6 +310,188 @@ wget -qO- "$REEVE_API_URL/ping"; echo`, nil)
 	writeFile(t, spec.Env["RELEASE"], "", 0o644)
 	if exit := wait(t, h2); !exit.Success() || !out2.has(runner.Stdout, "pong from the server") {
 		t.Errorf("exit = %+v, want status 0 and the server's answer\noutput:\n%s", exit, out2)
+	}
+}
+
+// TestRelaySharedByAgents plays two agents on one machine whose runs call
+// the same loopback server: each relays the gateway's address for its own
+// containers (and labels them so), so that the containers of the second
+// keep reaching the server when the first exits.
+func TestRelaySharedByAgents(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	tmp := t.TempDir()
+	volumes := func(c *docker.Config) { c.Volumes = []string{tmp + ":" + tmp} }
+	serverURL := server(t, "127.0.0.1")
+	u, _ := url.Parse(serverURL)
+	gw := e.gateway(t, "bridge")
+	image := e.push(t, e.reg, `echo started
+while [ ! -e "$RELEASE" ]; do sleep 0.05; done
+wget -qO- "$REEVE_API_URL/ping"; echo`, nil)
+	run := func(r *docker.Runner, release string) (runner.Spec, runner.Handle, *output, *output) {
+		spec := e.spec(t, image)
+		spec.APIURL = serverURL
+		spec.Env = map[string]string{"RELEASE": filepath.Join(tmp, release)}
+		out, notes := newOutput(), newOutput()
+		spec.Output, spec.Note = out.add, notes.note
+		h := start(t, r, spec)
+		out.waitFor(t, runner.Stdout, "started")
+		return spec, h, out, notes
+	}
+
+	a := e.runner(t, volumes)
+	_, hA, outA, _ := run(a, "a")
+	// Another agent of the machine (another name), which must not count on
+	// the first one's relay.
+	b := e.runner(t, func(c *docker.Config) { volumes(c); c.Agent = e.agent + "-b" })
+	specB, hB, outB, notesB := run(b, "b")
+	wantLabel := gw + ":" + u.Port() + ">127.0.0.1:" + u.Port()
+	if got := e.labels(specB.FlowRunID)[docker.LabelAPIRelay]; got != wantLabel {
+		t.Errorf("the second agent's container has the label %s = %q, want %q", docker.LabelAPIRelay, got, wantLabel)
+	}
+	if !notesB.contains("relayed by the agent") || notesB.contains("where the server listens too") {
+		t.Errorf("the second agent's note does not say it relays:\n%s", notesB)
+	}
+
+	writeFile(t, filepath.Join(tmp, "a"), "", 0o644)
+	if exit := wait(t, hA); !exit.Success() || !outA.has(runner.Stdout, "pong from the server") {
+		t.Errorf("the first agent's container: exit = %+v, want status 0 and the server's answer\noutput:\n%s", exit, outA)
+	}
+	if err := a.Close(); err != nil { // the first agent exits, and its relay with it
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(tmp, "b"), "", 0o644)
+	if exit := wait(t, hB); !exit.Success() || !outB.has(runner.Stdout, "pong from the server") {
+		t.Errorf("the second agent's container, after the first agent exited: exit = %+v, want status 0 and the server's answer\noutput:\n%s", exit, outB)
+	}
+}
+
+// TestAgentEnv checks that the agent's variables reach every container,
+// under the run configuration's and the contract's.
+func TestAgentEnv(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	r := e.runner(t, func(c *docker.Config) {
+		c.Env = map[string]string{"REGION": "eu-west-1", "LEVEL": "from the agent", runner.EnvFlowRunID: "not the run"}
+	})
+	spec := e.spec(t, e.push(t, e.reg, `echo "region=$REGION level=$LEVEL run=$REEVE_FLOW_RUN_ID"`, nil))
+	spec.Env = map[string]string{"LEVEL": "from the run"}
+	out := newOutput()
+	spec.Output = out.add
+	exit := wait(t, start(t, r, spec))
+	want := "region=eu-west-1 level=from the run run=" + spec.FlowRunID
+	if !exit.Success() || !out.has(runner.Stdout, want) {
+		t.Errorf("exit = %+v, want status 0 and %q\noutput:\n%s", exit, want, out)
+	}
+	if _, err := docker.New(t.Context(), docker.Config{Client: e.cl, Agent: e.agent, Env: map[string]string{"A=B": "c"}}); err == nil || !strings.Contains(err.Error(), `"A=B"`) {
+		t.Errorf("New with the variable name A=B: %v, want an error naming it", err)
+	}
+}
+
+// TestEngineGoesAway checks a runner whose engine stops answering after
+// New: Start fails with an error that is ErrUnavailable and names the
+// engine, and so does Check, which passes while the engine answers.
+func TestEngineGoesAway(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	if err := e.runner(t, nil).Check(t.Context()); err != nil {
+		t.Errorf("Check on a working engine: %v", err)
+	}
+	image := e.push(t, e.reg, "echo never started", nil)
+
+	// The engine, behind a socket of the test's that it closes.
+	dir, err := os.MkdirTemp("", "reeve-engine-") // short: socket paths are
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	host := "unix://" + filepath.Join(dir, "engine.sock")
+	p := engineProxy(t, filepath.Join(dir, "engine.sock"), e.cl.DaemonHost())
+	cl, err := client.New(client.FromEnv, client.WithHost(host))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cl.Close() })
+	r := e.runner(t, func(c *docker.Config) { c.Client = cl })
+	if err := r.Check(t.Context()); err != nil {
+		t.Fatalf("Check through the proxy: %v", err)
+	}
+
+	// The engine goes away while it pulls: the pull's stream breaks.
+	reg, pulling := stuckRegistry(t)
+	stuck := reg + "/reeve-test/stuck@sha256:" + strings.Repeat("34", 32)
+	go func() {
+		select {
+		case <-pulling:
+		case <-time.After(timeout):
+		}
+		p.close()
+	}()
+	h, err := r.Start(t.Context(), e.spec(t, stuck))
+	if err == nil {
+		stop(h)
+		t.Fatal("Start succeeded while the engine went away")
+	}
+	t.Logf("Start, as the engine goes away: %v", err)
+	if !errors.Is(err, runner.ErrUnavailable) || !strings.Contains(err.Error(), host) {
+		t.Errorf("the error of Start %q is not ErrUnavailable naming %s", err, host)
+	}
+	p.close()
+
+	h, err = r.Start(t.Context(), e.spec(t, image))
+	if err == nil {
+		stop(h)
+		t.Fatal("Start succeeded without an engine")
+	}
+	t.Logf("Start: %v", err)
+	if !errors.Is(err, runner.ErrUnavailable) {
+		t.Errorf("the error of Start %q is not ErrUnavailable", err)
+	}
+	for _, want := range []string{image, "the Docker engine at " + host + " is unreachable"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("the error of Start %q does not say %q", err, want)
+		}
+	}
+	err = r.Check(t.Context())
+	t.Logf("Check: %v", err)
+	if !errors.Is(err, runner.ErrUnavailable) {
+		t.Errorf("Check without an engine: %v, want ErrUnavailable", err)
+	}
+	if err == nil || !strings.Contains(err.Error(), host) || !strings.Contains(err.Error(), "start Docker") {
+		t.Errorf("the error of Check %q does not name %s and what to do", err, host)
+	}
+}
+
+// TestPullTimeout checks that a run's log says when its image's pull
+// begins, and that a pull that does not end fails once it took too long.
+func TestPullTimeout(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	reg, _ := stuckRegistry(t)
+	image := reg + "/reeve-test/stuck@sha256:" + strings.Repeat("12", 32)
+	r := e.runner(t, func(c *docker.Config) { c.PullTimeout = 2 * time.Second })
+	spec := e.spec(t, image)
+	notes := newOutput()
+	spec.Note = notes.note
+	began := time.Now()
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	h, err := r.Start(ctx, spec)
+	if err == nil {
+		stop(h)
+		t.Fatal("Start succeeded, want the pull to time out")
+	}
+	t.Logf("the error: %v (after %v)", err, time.Since(began))
+	if d := time.Since(began); d > 20*time.Second {
+		t.Errorf("Start failed after %v, want about the pull timeout, 2s", d)
+	}
+	for _, want := range []string{"took too long", "within 2s", image} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("the error %q does not say %q", err, want)
+		}
+	}
+	if !notes.contains("pulling the image " + image) {
+		t.Errorf("no note of the pull's beginning:\n%s", notes)
 	}
 }
 
@@ -444,6 +657,9 @@ func TestEngineUnreachable(t *testing.T) {
 		t.Fatal("New succeeded without an engine")
 	}
 	t.Logf("the error: %v", err)
+	if !errors.Is(err, runner.ErrUnavailable) {
+		t.Errorf("the error %q is not ErrUnavailable", err)
+	}
 	for _, want := range []string{"the Docker engine at unix:///nonexistent.sock is unreachable", "start Docker or set DOCKER_HOST"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("the error %q does not say %q", err, want)
@@ -666,6 +882,17 @@ func (e *env) container(t *testing.T, flowRunID string) container.InspectRespons
 	return res.Container
 }
 
+// labels returns the labels of the container of a flow run, or nil.
+func (e *env) labels(flowRunID string) map[string]string {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	list, err := e.cl.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: make(client.Filters).Add("label", docker.LabelFlowRunID+"="+flowRunID)})
+	if err != nil || len(list.Items) != 1 {
+		return nil
+	}
+	return list.Items[0].Labels
+}
+
 // leftover makes the container an agent that stopped leaves of a run
 // that ended: labelled, exited. It returns its ID.
 func (e *env) leftover(t *testing.T, image string) string {
@@ -720,6 +947,105 @@ func authRegistry(t *testing.T, user, password string) string {
 	go srv.Serve(ln) //nolint:errcheck // ends with Close
 	t.Cleanup(func() { srv.Close() })
 	return ln.Addr().String()
+}
+
+// stuckRegistry starts a registry, on a loopback port, whose requests
+// never end (until the test does). The channel it returns is closed on its
+// first request.
+func stuckRegistry(t *testing.T) (string, <-chan struct{}) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done, hit := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	srv := &http.Server{ReadHeaderTimeout: timeout, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		once.Do(func() { close(hit) })
+		select {
+		case <-r.Context().Done():
+		case <-done:
+		}
+	})}
+	go srv.Serve(ln) //nolint:errcheck // ends with Close
+	t.Cleanup(func() { close(done); srv.Close() })
+	return ln.Addr().String(), hit
+}
+
+// proxy relays a unix socket to the Docker engine, until close.
+type proxy struct {
+	ln    net.Listener
+	wg    sync.WaitGroup
+	mu    sync.Mutex
+	conns map[net.Conn]bool
+}
+
+// engineProxy relays the unix socket path to the engine at host (unix://
+// or tcp://) until its close, or the test's end.
+func engineProxy(t *testing.T, path, host string) *proxy {
+	t.Helper()
+	network, addr, ok := strings.Cut(host, "://")
+	if !ok || (network != "unix" && network != "tcp") {
+		t.Skipf("the engine's address %s is not unix:// or tcp://", host)
+	}
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &proxy{ln: ln, conns: map[net.Conn]bool{}}
+	p.wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			p.wg.Go(func() {
+				defer c.Close()
+				s, err := net.Dial(network, addr)
+				if err != nil {
+					return
+				}
+				defer s.Close()
+				if !p.track(c, s) {
+					return
+				}
+				var wg sync.WaitGroup
+				wg.Go(func() { _, _ = io.Copy(s, c); s.Close() })
+				wg.Go(func() { _, _ = io.Copy(c, s); c.Close() })
+				wg.Wait()
+			})
+		}
+	})
+	t.Cleanup(p.close)
+	return p
+}
+
+func (p *proxy) track(conns ...net.Conn) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.conns == nil {
+		return false
+	}
+	for _, c := range conns {
+		p.conns[c] = true
+	}
+	return true
+}
+
+// close stops the proxy and its connections.
+func (p *proxy) close() {
+	p.ln.Close()
+	p.mu.Lock()
+	if p.conns == nil {
+		p.mu.Unlock()
+		return
+	}
+	for c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
+	p.mu.Unlock()
+	p.wg.Wait()
 }
 
 // server starts an HTTP server on host that answers /reeve/ping, and

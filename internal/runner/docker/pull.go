@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -16,6 +17,8 @@ import (
 	"github.com/moby/moby/api/types/registry"
 	"github.com/moby/moby/client"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/reevehq/reeve/internal/runner"
 )
 
 // ensureImage makes sure the engine has image (for platform, when set),
@@ -33,6 +36,9 @@ func (r *Runner) ensureImage(ctx context.Context, image string, platform *ocispe
 			return fmt.Errorf("the image is not present on this engine and --pull never: pull it on the agent's machine (docker pull %s), or run the agent with --pull missing", image)
 		}
 	}
+	// Before the pull, which may take minutes, so that the run's log says
+	// what the run waits for.
+	note(fmt.Sprintf("pulling the image %s ...", image))
 	start := time.Now()
 	if err := r.pullImage(ctx, image, platform); err != nil {
 		return err
@@ -72,14 +78,27 @@ func (r *Runner) pullImage(ctx context.Context, image string, platform *ocispec.
 	if platform != nil {
 		opts.Platforms = []ocispec.Platform{*platform}
 	}
-	res, err := r.cl.ImagePull(ctx, image, opts)
+	timeout := r.cfg.PullTimeout
+	if timeout <= 0 {
+		timeout = DefaultPullTimeout
+	}
+	pctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	res, err := r.cl.ImagePull(pctx, image, opts)
 	if err == nil {
-		err = res.Wait(ctx) // drains the stream; its first error message
+		err = res.Wait(pctx) // drains the stream; its first error message
 	}
-	if err != nil {
-		return r.pullError(ctx, ref, platform, err)
+	switch {
+	case err == nil:
+		return nil
+	case ctx.Err() == nil && errors.Is(pctx.Err(), context.DeadlineExceeded):
+		return fmt.Errorf("pull: it took too long: the pull of %s did not end within %v, so the agent gave up on it: check the registry %s and how fast the engine's machine reaches it, or pull the image there beforehand (docker pull %s)", image, timeout, ref.Context().RegistryStr(), image)
+	case ctx.Err() == nil && !client.IsErrConnectionFailed(err) && r.Check(ctx) != nil:
+		// The engine went away during the pull, breaking its stream (an
+		// EOF, which is not the registry's fault).
+		return unreachable(r.cl.DaemonHost(), err)
 	}
-	return nil
+	return r.pullError(ctx, ref, platform, err)
 }
 
 // registryAuth returns the X-Registry-Auth value for ref's registry: the
@@ -177,8 +196,21 @@ func (r *Runner) engineError(op string, err error) error {
 }
 
 func unreachable(host string, err error) error {
-	return fmt.Errorf("the Docker engine at %s is unreachable: %v; start Docker or set DOCKER_HOST", host, err)
+	return &unavailableError{
+		msg: fmt.Sprintf("the Docker engine at %s is unreachable: %v; start Docker or set DOCKER_HOST", host, err),
+		err: err,
+	}
 }
+
+// unavailableError is the error of an engine that cannot be reached: its
+// message is its own, and it wraps runner.ErrUnavailable and its cause.
+type unavailableError struct {
+	msg string
+	err error
+}
+
+func (e *unavailableError) Error() string   { return e.msg }
+func (e *unavailableError) Unwrap() []error { return []error{runner.ErrUnavailable, e.err} }
 
 // imagePlatforms returns the platforms an image in a registry has, as far
 // as the agent can tell (the registry may be the engine's to reach only):
