@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
@@ -357,6 +358,55 @@ func (e *dockerEnv) waitLog(id, text string) {
 			e.t.Fatalf("run %s: no log line with %q within 60s; the log:\n%s", id, text, e.logText(id))
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestDockerNotAReeveProgram: an image whose program exits before a
+// runner took the run (it is not a Reeve flow program) fails the run with
+// its exit status and its last lines on stderr, not a run stuck in
+// Submitted.
+func TestDockerNotAReeveProgram(t *testing.T) {
+	e := newDockerEnv(t)
+	cfg, err := testenv.BusyboxBase(t).ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg = cfg.DeepCopy()
+	cfg.Config.Entrypoint = []string{"/bin/sh", "-c", `echo "usage: not a reeve program" >&2; exit 3`, "sh"}
+	img, err := mutate.ConfigFile(testenv.BusyboxBase(t), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := name.ParseReference(e.registry + "/notreeve:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(ref, img, remote.WithContext(e.ctx)); err != nil {
+		t.Fatal(err)
+	}
+	digest, err := img.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.cl.RegisterFlow(e.ctx, api.RegisterFlow{
+		Project: "default",
+		Spec:    json.RawMessage(`{"spec_version":1,"name":"notreeve","tasks":[{"id":"a","task":"a"}]}`),
+		Storage: api.Storage{Kind: "docker", Image: e.registry + "/notreeve@" + digest.String()},
+		Labels:  []string{"docker"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	e.startDockerAgent("docker-notreeve", nil)
+	r := e.create("notreeve", "")
+	d := e.done(r.ID)
+	msg := d.FlowRun.State.Message
+	if d.FlowRun.State.Kind != state.Failed {
+		t.Fatalf("the run ended %s, want Failed\n%s", d.FlowRun.State, history(d))
+	}
+	for _, want := range []string{"exited with status 3 before its runner started", "usage: not a reeve program"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("the run's reason %q lacks %q", msg, want)
+		}
 	}
 }
 
