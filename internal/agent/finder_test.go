@@ -34,23 +34,24 @@ func (f *finding) Find(context.Context) ([]runner.Found, error) {
 	return f.found, nil
 }
 
-// TestRestartFindsProgramsWithoutRecords: an agent that restarts without
-// its data directory (a new machine, a lost volume) still adopts the
-// programs its runner finds by itself, and their runs finish.
-func TestRestartFindsProgramsWithoutRecords(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t, 1)
-	run := e.createRun(t, e.register(t, "alive", "wait", api.Storage{}, "test"))
+// leftRunning starts run's program with an agent that then exits leaving
+// it running, and returns the program's pid, what a runner that finds
+// programs by itself would find of it (the first agent's record), and a
+// process runner that can recover it.
+func leftRunning(t *testing.T, e *env, run api.FlowRun) (int, runner.Found, runner.Runner) {
+	t.Helper()
 	first := t.TempDir()
 	a1 := e.startAgent(t, "host-1", first, func(c *agent.Config) { c.StopRunsOnExit = false })
+	var pid int
 	waitFor(t, "the program of "+run.ID+" started", func() (bool, string) {
-		_, err := os.Stat(filepath.Join(e.dir, "started-"+run.ID))
-		return err == nil, fmt.Sprint(err)
+		data, err := os.ReadFile(filepath.Join(e.dir, "started-"+run.ID))
+		if err != nil {
+			return false, err.Error()
+		}
+		pid, err = strconv.Atoi(string(data))
+		return err == nil, string(data)
 	})
 	a1.stop(t)
-
-	// What the runner finds: the program of the first agent, as its
-	// record described it.
 	recs, err := filepath.Glob(filepath.Join(first, "runs", "*.json"))
 	if err != nil || len(recs) != 1 {
 		t.Fatalf("records of the first agent: %v, %v; want one", recs, err)
@@ -73,7 +74,18 @@ func TestRestartFindsProgramsWithoutRecords(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &finding{Runner: pr, found: []runner.Found{{FlowRunID: rec.FlowRunID, Attempt: rec.Attempt, Token: rec.Token, Program: rec.Program, Saved: rec.Handle}}}
+	return pid, runner.Found{FlowRunID: rec.FlowRunID, Attempt: rec.Attempt, Token: rec.Token, Program: rec.Program, Saved: rec.Handle}, pr
+}
+
+// TestRestartFindsProgramsWithoutRecords: an agent that restarts without
+// its data directory (a new machine, a lost volume) still adopts the
+// programs its runner finds by itself, and their runs finish.
+func TestRestartFindsProgramsWithoutRecords(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 1)
+	run := e.createRun(t, e.register(t, "alive", "wait", api.Storage{}, "test"))
+	_, found, pr := leftRunning(t, e, run)
+	f := &finding{Runner: pr, found: []runner.Found{found}}
 
 	// The agent starts again on a new, empty data directory.
 	e.startAgent(t, "host-1", t.TempDir(), func(c *agent.Config) { c.Runner = f })
@@ -213,39 +225,10 @@ func TestRestartStopsProgramsOfRunsThatMovedOn(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, 1)
 	run := e.createRun(t, e.register(t, "alive", "wait", api.Storage{}, "test"))
-	first := t.TempDir()
-	a1 := e.startAgent(t, "host-1", first, func(c *agent.Config) { c.StopRunsOnExit = false })
-	var pid int
-	waitFor(t, "the program of "+run.ID+" started", func() (bool, string) {
-		data, err := os.ReadFile(filepath.Join(e.dir, "started-"+run.ID))
-		if err != nil {
-			return false, err.Error()
-		}
-		pid, err = strconv.Atoi(string(data))
-		return err == nil, string(data)
-	})
-	a1.stop(t)
-	recs, err := filepath.Glob(filepath.Join(first, "runs", "*.json"))
-	if err != nil || len(recs) != 1 {
-		t.Fatalf("records of the first agent: %v, %v; want one", recs, err)
-	}
-	data, err := os.ReadFile(recs[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rec struct {
-		Token  string       `json:"token"`
-		Handle runner.Saved `json:"handle"`
-	}
-	if err := json.Unmarshal(data, &rec); err != nil {
-		t.Fatal(err)
-	}
-	pr, err := process.New(process.Config{Dir: filepath.Join(first, "output"), PollInterval: 10 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
+	pid, found, pr := leftRunning(t, e, run)
 	// The runner finds the program under an attempt the run no longer has.
-	f := &finding{Runner: pr, found: []runner.Found{{FlowRunID: run.ID, Attempt: 7, Token: rec.Token, Program: "flowprog", Saved: rec.Handle}}}
+	found.Attempt = 7
+	f := &finding{Runner: pr, found: []runner.Found{found}}
 	e.startAgent(t, "host-1", t.TempDir(), func(c *agent.Config) { c.Runner = f; c.StopGrace = time.Second })
 	waitFor(t, fmt.Sprintf("the stale program (pid %d) stopped", pid), func() (bool, string) {
 		err := syscall.Kill(pid, 0)

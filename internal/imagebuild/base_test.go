@@ -136,30 +136,11 @@ func TestBuildFileSymlinkRefused(t *testing.T) {
 // in layer order.
 func dirHeaders(t *testing.T, img v1.Image) map[string][]*tar.Header {
 	t.Helper()
-	layers, err := img.Layers()
-	if err != nil {
-		t.Fatal(err)
-	}
 	out := map[string][]*tar.Header{}
-	for _, l := range layers {
-		rc, err := l.Uncompressed()
-		if err != nil {
-			t.Fatal(err)
+	eachEntry(t, img, func(h *tar.Header, _ io.Reader) {
+		if h.Typeflag == tar.TypeDir {
+			out[h.Name] = append(out[h.Name], h)
 		}
-		tr := tar.NewReader(rc)
-		for {
-			h, err := tr.Next()
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if h.Typeflag == tar.TypeDir {
-				out[h.Name] = append(out[h.Name], h)
-			}
-		}
-		rc.Close()
-	}
+	})
 	return out
 }

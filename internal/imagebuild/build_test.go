@@ -303,11 +303,27 @@ type file struct {
 // extract returns the regular files of every layer of img by path.
 func extract(t *testing.T, img v1.Image) map[string]file {
 	t.Helper()
+	files := map[string]file{}
+	eachEntry(t, img, func(h *tar.Header, tr io.Reader) {
+		if h.Typeflag != tar.TypeReg {
+			return
+		}
+		data, err := io.ReadAll(tr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[h.Name] = file{hdr: h, data: data}
+	})
+	return files
+}
+
+// eachEntry calls fn with every entry of every layer of img, in order.
+func eachEntry(t *testing.T, img v1.Image, fn func(h *tar.Header, r io.Reader)) {
+	t.Helper()
 	layers, err := img.Layers()
 	if err != nil {
 		t.Fatal(err)
 	}
-	files := map[string]file{}
 	for _, l := range layers {
 		rc, err := l.Uncompressed()
 		if err != nil {
@@ -322,18 +338,10 @@ func extract(t *testing.T, img v1.Image) map[string]file {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if h.Typeflag != tar.TypeReg {
-				continue
-			}
-			data, err := io.ReadAll(tr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			files[h.Name] = file{hdr: h, data: data}
+			fn(h, tr)
 		}
 		rc.Close()
 	}
-	return files
 }
 
 func contains(list []string, s string) bool {
