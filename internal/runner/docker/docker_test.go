@@ -78,8 +78,8 @@ func TestOOMKilled(t *testing.T) {
 	r := e.runner(t, nil)
 	spec := e.spec(t, e.push(t, e.reg, "echo start\nexec dd if=/dev/zero of=/dev/null bs=256M count=1", nil))
 	spec.Memory = "64Mi"
-	out := newOutput()
-	spec.Output = out.add
+	out := runnertest.NewOutput()
+	spec.Output = out.Add
 	exit := wait(t, start(t, r, spec))
 	if exit.Success() || exit.Signal != "SIGKILL (killed)" || exit.Code != 137 {
 		t.Fatalf("exit = %+v, want killed (137, SIGKILL)\noutput:\n%s", exit, out)
@@ -168,15 +168,15 @@ echo '{"ServerURL": "'"$server"'", "Username": %q, "Secret": %q}'
 	t.Setenv("DOCKER_CONFIG", cfgDir)
 	t.Setenv("PATH", binDir+string(os.PathListSeparator)+os.Getenv("PATH"))
 	spec := e.spec(t, image)
-	out := newOutput()
-	spec.Output = out.add
-	notes := newOutput()
-	spec.Note = notes.note
+	out := runnertest.NewOutput()
+	spec.Output = out.Add
+	notes := runnertest.NewOutput()
+	spec.Note = notes.Note
 	exit := wait(t, start(t, r, spec))
-	if !exit.Success() || !out.has(runner.Stdout, "pulled with a password") {
+	if !exit.Success() || !out.Has(runner.Stdout, "pulled with a password") {
 		t.Fatalf("exit = %+v, want status 0 and the program's line\noutput:\n%s", exit, out)
 	}
-	if !notes.contains("pulled the image " + image) {
+	if !notes.Contains("pulled the image " + image) {
 		t.Errorf("no note of the pull:\n%s", notes)
 	}
 }
@@ -237,35 +237,35 @@ func TestAPIURL(t *testing.T) {
 			if tt.specURL != "" {
 				spec.APIURL = tt.specURL
 			}
-			out, notes := newOutput(), newOutput()
-			spec.Output, spec.Note = out.add, notes.note
+			out, notes := runnertest.NewOutput(), runnertest.NewOutput()
+			spec.Output, spec.Note = out.Add, notes.Note
 			var relayLabel string
 			spec.Output = func(l runner.Line) {
 				if strings.HasPrefix(l.Text, "url=") { // the container is there (until its output was read): look at it
 					relayLabel = e.labels(spec.FlowRunID)[docker.LabelAPIRelay]
 				}
-				out.add(l)
+				out.Add(l)
 			}
 			exit := wait(t, start(t, r, spec))
 			if !exit.Success() {
 				t.Fatalf("exit = %+v\noutput:\n%s", exit, out)
 			}
 			t.Logf("notes:\n%s", notes)
-			if !out.has(runner.Stdout, "url="+tt.wantURL) {
+			if !out.Has(runner.Stdout, "url="+tt.wantURL) {
 				t.Errorf("the container's REEVE_API_URL is not %s:\n%s", tt.wantURL, out)
 			}
-			if reached := out.has(runner.Stdout, "pong from the server"); reached == tt.noReach {
+			if reached := out.Has(runner.Stdout, "pong from the server"); reached == tt.noReach {
 				t.Errorf("the container reached the server: %v, want %v:\n%s", reached, !tt.noReach, out)
 			}
 			if relayLabel != tt.wantRelay {
 				t.Errorf("the container's label %s = %q, want %q", docker.LabelAPIRelay, relayLabel, tt.wantRelay)
 			}
 			for _, want := range tt.wantNote {
-				if !notes.contains(want) {
+				if !notes.Contains(want) {
 					t.Errorf("no note saying %q:\n%s", want, notes)
 				}
 			}
-			if tt.wantNote == nil && notes.contains("loopback") {
+			if tt.wantNote == nil && notes.Contains("loopback") {
 				t.Errorf("a note about a rewrite that did not happen:\n%s", notes)
 			}
 			if err := r.Close(); err != nil {
@@ -288,27 +288,27 @@ wget -qO- "$REEVE_API_URL/ping"; echo`, nil)
 	spec := e.spec(t, image)
 	spec.APIURL = server(t, "127.0.0.1")
 	spec.Env = map[string]string{"RELEASE": filepath.Join(tmp, "release")}
-	out := newOutput()
-	spec.Output = out.add
+	out := runnertest.NewOutput()
+	spec.Output = out.Add
 
 	r1 := e.runner(t, volumes)
 	h1, err := r1.Start(t.Context(), spec) // setup's cleanup removes the container
 	if err != nil {
 		t.Fatalf("Start: %v", err)
 	}
-	out.waitFor(t, runner.Stdout, "started")
+	out.WaitFor(t, runner.Stdout, "started")
 	if err := r1.Close(); err != nil { // the agent stops, and its relay with it
 		t.Fatal(err)
 	}
 
 	r2 := e.runner(t, volumes)
-	out2 := newOutput()
-	h2, err := r2.Recover(t.Context(), h1.Saved(), out2.add)
+	out2 := runnertest.NewOutput()
+	h2, err := r2.Recover(t.Context(), h1.Saved(), out2.Add)
 	if err != nil {
 		t.Fatalf("Recover: %v", err)
 	}
 	writeFile(t, spec.Env["RELEASE"], "", 0o644)
-	if exit := wait(t, h2); !exit.Success() || !out2.has(runner.Stdout, "pong from the server") {
+	if exit := wait(t, h2); !exit.Success() || !out2.Has(runner.Stdout, "pong from the server") {
 		t.Errorf("exit = %+v, want status 0 and the server's answer\noutput:\n%s", exit, out2)
 	}
 }
@@ -328,14 +328,14 @@ func TestRelaySharedByAgents(t *testing.T) {
 	image := e.push(t, e.reg, `echo started
 while [ ! -e "$RELEASE" ]; do sleep 0.05; done
 wget -qO- "$REEVE_API_URL/ping"; echo`, nil)
-	run := func(r *docker.Runner, release string) (runner.Spec, runner.Handle, *output, *output) {
+	run := func(r *docker.Runner, release string) (runner.Spec, runner.Handle, *runnertest.Output, *runnertest.Output) {
 		spec := e.spec(t, image)
 		spec.APIURL = serverURL
 		spec.Env = map[string]string{"RELEASE": filepath.Join(tmp, release)}
-		out, notes := newOutput(), newOutput()
-		spec.Output, spec.Note = out.add, notes.note
+		out, notes := runnertest.NewOutput(), runnertest.NewOutput()
+		spec.Output, spec.Note = out.Add, notes.Note
 		h := start(t, r, spec)
-		out.waitFor(t, runner.Stdout, "started")
+		out.WaitFor(t, runner.Stdout, "started")
 		return spec, h, out, notes
 	}
 
@@ -349,19 +349,19 @@ wget -qO- "$REEVE_API_URL/ping"; echo`, nil)
 	if got := e.labels(specB.FlowRunID)[docker.LabelAPIRelay]; got != wantLabel {
 		t.Errorf("the second agent's container has the label %s = %q, want %q", docker.LabelAPIRelay, got, wantLabel)
 	}
-	if !notesB.contains("relayed by the agent") || notesB.contains("where the server listens too") {
+	if !notesB.Contains("relayed by the agent") || notesB.Contains("where the server listens too") {
 		t.Errorf("the second agent's note does not say it relays:\n%s", notesB)
 	}
 
 	writeFile(t, filepath.Join(tmp, "a"), "", 0o644)
-	if exit := wait(t, hA); !exit.Success() || !outA.has(runner.Stdout, "pong from the server") {
+	if exit := wait(t, hA); !exit.Success() || !outA.Has(runner.Stdout, "pong from the server") {
 		t.Errorf("the first agent's container: exit = %+v, want status 0 and the server's answer\noutput:\n%s", exit, outA)
 	}
 	if err := a.Close(); err != nil { // the first agent exits, and its relay with it
 		t.Fatal(err)
 	}
 	writeFile(t, filepath.Join(tmp, "b"), "", 0o644)
-	if exit := wait(t, hB); !exit.Success() || !outB.has(runner.Stdout, "pong from the server") {
+	if exit := wait(t, hB); !exit.Success() || !outB.Has(runner.Stdout, "pong from the server") {
 		t.Errorf("the second agent's container, after the first agent exited: exit = %+v, want status 0 and the server's answer\noutput:\n%s", exit, outB)
 	}
 }
@@ -376,11 +376,11 @@ func TestAgentEnv(t *testing.T) {
 	})
 	spec := e.spec(t, e.push(t, e.reg, `echo "region=$REGION level=$LEVEL run=$REEVE_FLOW_RUN_ID"`, nil))
 	spec.Env = map[string]string{"LEVEL": "from the run"}
-	out := newOutput()
-	spec.Output = out.add
+	out := runnertest.NewOutput()
+	spec.Output = out.Add
 	exit := wait(t, start(t, r, spec))
 	want := "region=eu-west-1 level=from the run run=" + spec.FlowRunID
-	if !exit.Success() || !out.has(runner.Stdout, want) {
+	if !exit.Success() || !out.Has(runner.Stdout, want) {
 		t.Errorf("exit = %+v, want status 0 and %q\noutput:\n%s", exit, want, out)
 	}
 	if _, err := docker.New(t.Context(), docker.Config{Client: e.cl, Agent: e.agent, Env: map[string]string{"A=B": "c"}}); err == nil || !strings.Contains(err.Error(), `"A=B"`) {
@@ -471,8 +471,8 @@ func TestPullTimeout(t *testing.T) {
 	image := reg + "/reeve-test/stuck@sha256:" + strings.Repeat("12", 32)
 	r := e.runner(t, func(c *docker.Config) { c.PullTimeout = 2 * time.Second })
 	spec := e.spec(t, image)
-	notes := newOutput()
-	spec.Note = notes.note
+	notes := runnertest.NewOutput()
+	spec.Note = notes.Note
 	began := time.Now()
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
@@ -490,7 +490,7 @@ func TestPullTimeout(t *testing.T) {
 			t.Errorf("the error %q does not say %q", err, want)
 		}
 	}
-	if !notes.contains("pulling the image " + image) {
+	if !notes.Contains("pulling the image " + image) {
 		t.Errorf("no note of the pull's beginning:\n%s", notes)
 	}
 }
@@ -504,10 +504,10 @@ func TestContainer(t *testing.T) {
 	spec := e.spec(t, e.push(t, e.reg, "echo ready\nwhile :; do sleep 0.05; done", nil))
 	spec.CPU, spec.Memory = "500m", "96Mi"
 	spec.Attempt = 3
-	out := newOutput()
-	spec.Output = out.add
+	out := runnertest.NewOutput()
+	spec.Output = out.Add
 	h := start(t, r, spec)
-	out.waitFor(t, runner.Stdout, "ready")
+	out.WaitFor(t, runner.Stdout, "ready")
 
 	c := e.container(t, spec.FlowRunID)
 	if c.Name != "/reeve-"+spec.FlowRunID+"-3" {
@@ -590,13 +590,13 @@ while :; do sleep 0.05; done`, nil)
 	r1 := e.runner(t, nil)
 	spec := e.spec(t, image)
 	spec.Attempt = 2
-	out := newOutput()
-	spec.Output = out.add
+	out := runnertest.NewOutput()
+	spec.Output = out.Add
 	h1, err := r1.Start(t.Context(), spec) // setup's cleanup removes the container
 	if err != nil {
 		t.Fatalf("Start: %v", err)
 	}
-	out.waitFor(t, runner.Stdout, "before")
+	out.WaitFor(t, runner.Stdout, "before")
 	if err := r1.Close(); err != nil { // the agent stops; the container runs on
 		t.Fatal(err)
 	}
@@ -623,8 +623,8 @@ while :; do sleep 0.05; done`, nil)
 		t.Errorf("the exited leftover container %s is still there", leftover)
 	}
 
-	out2 := newOutput()
-	h2, err := r2.Recover(t.Context(), f.Saved, out2.add)
+	out2 := runnertest.NewOutput()
+	h2, err := r2.Recover(t.Context(), f.Saved, out2.Add)
 	if err != nil {
 		t.Fatalf("Recover: %v", err)
 	}
@@ -635,7 +635,7 @@ while :; do sleep 0.05; done`, nil)
 	if exit.Code != 5 {
 		t.Errorf("exit = %+v, want status 5 from the TERM trap", exit)
 	}
-	if !out2.has(runner.Stdout, "got TERM") || out2.has(runner.Stdout, "before") {
+	if !out2.Has(runner.Stdout, "got TERM") || out2.Has(runner.Stdout, "before") {
 		t.Errorf("the recovered output is not exactly what came after Recover:\n%s", out2)
 	}
 	if _, err := r2.Recover(t.Context(), f.Saved, nil); !errors.Is(err, runner.ErrGone) {
@@ -1111,74 +1111,4 @@ func wait(t *testing.T, h runner.Handle) runner.Exit {
 		t.Fatalf("Wait: %v (the program did not exit within %v)", err, timeout)
 	}
 	return exit
-}
-
-// output collects a program's lines, or notes.
-type output struct {
-	mu      sync.Mutex
-	lines   []runner.Line
-	changed chan struct{} // closed and replaced on every line
-}
-
-func newOutput() *output { return &output{changed: make(chan struct{})} }
-
-func (o *output) add(l runner.Line) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	o.lines = append(o.lines, l)
-	close(o.changed)
-	o.changed = make(chan struct{})
-}
-
-func (o *output) note(msg string) { o.add(runner.Line{Stream: "note", Text: msg}) }
-
-func (o *output) has(stream runner.Stream, text string) bool {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	for _, l := range o.lines {
-		if l.Stream == stream && l.Text == text {
-			return true
-		}
-	}
-	return false
-}
-
-func (o *output) contains(sub string) bool {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	for _, l := range o.lines {
-		if strings.Contains(l.Text, sub) {
-			return true
-		}
-	}
-	return false
-}
-
-func (o *output) waitFor(t *testing.T, stream runner.Stream, text string) {
-	t.Helper()
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
-	for {
-		o.mu.Lock()
-		changed := o.changed
-		o.mu.Unlock()
-		if o.has(stream, text) {
-			return
-		}
-		select {
-		case <-changed:
-		case <-deadline.C:
-			t.Fatalf("no %s line %q within %v; output:\n%s", stream, text, timeout, o)
-		}
-	}
-}
-
-func (o *output) String() string {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	var b strings.Builder
-	for _, l := range o.lines {
-		b.WriteString(string(l.Stream) + ": " + l.Text + "\n")
-	}
-	return b.String()
 }

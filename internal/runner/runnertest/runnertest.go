@@ -60,7 +60,7 @@ func Run(t *testing.T, cfg Config) {
 	t.Run("EnvAndOutput", func(t *testing.T) {
 		t.Parallel()
 		r := cfg.New(t, t.TempDir())
-		out := newOutput()
+		out := NewOutput()
 		spec := newSpec(cfg.Program(t, `
 echo "arg=$1"
 echo "url=$REEVE_API_URL"
@@ -89,7 +89,7 @@ printf 'no line break'
 			{Stream: runner.Stderr, Text: "to stderr"},
 			{Stream: runner.Stdout, Text: "no line break"},
 		} {
-			if !out.has(want) {
+			if !out.Has(want.Stream, want.Text) {
 				t.Errorf("no %s line %q in the output:\n%s", want.Stream, want.Text, out)
 			}
 		}
@@ -132,13 +132,13 @@ printf 'no line break'
 	t.Run("StopGraceful", func(t *testing.T) {
 		t.Parallel()
 		r := cfg.New(t, t.TempDir())
-		out := newOutput()
+		out := NewOutput()
 		h := start(t, r, newSpec(cfg.Program(t, `
 trap 'echo got TERM; exit 7' TERM
 echo ready
 while :; do sleep 0.05; done
 `), out))
-		out.waitFor(t, runner.Line{Stream: runner.Stdout, Text: "ready"})
+		out.WaitFor(t, runner.Stdout, "ready")
 		if err := h.Stop(t.Context(), timeout); err != nil {
 			t.Fatalf("Stop: %v", err)
 		}
@@ -146,7 +146,7 @@ while :; do sleep 0.05; done
 		if exit.Code != 7 {
 			t.Fatalf("exit = %+v, want status 7 from the TERM trap\noutput:\n%s", exit, out)
 		}
-		if !out.has(runner.Line{Stream: runner.Stdout, Text: "got TERM"}) {
+		if !out.Has(runner.Stdout, "got TERM") {
 			t.Errorf("no line \"got TERM\" in the output:\n%s", out)
 		}
 		if err := h.Stop(t.Context(), time.Second); err != nil {
@@ -157,13 +157,13 @@ while :; do sleep 0.05; done
 	t.Run("StopKills", func(t *testing.T) {
 		t.Parallel()
 		r := cfg.New(t, t.TempDir())
-		out := newOutput()
+		out := NewOutput()
 		h := start(t, r, newSpec(cfg.Program(t, `
 trap '' TERM
 echo ready
 while :; do sleep 0.05; done
 `), out))
-		out.waitFor(t, runner.Line{Stream: runner.Stdout, Text: "ready"})
+		out.WaitFor(t, runner.Stdout, "ready")
 		if err := h.Stop(t.Context(), 50*time.Millisecond); err != nil {
 			t.Fatalf("Stop: %v", err)
 		}
@@ -180,7 +180,7 @@ while :; do sleep 0.05; done
 		}
 		dir := t.TempDir()
 		release := filepath.Join(t.TempDir(), "release")
-		out := newOutput()
+		out := NewOutput()
 		spec := newSpec(cfg.Program(t, `
 echo before
 while [ ! -e "$RELEASE" ]; do sleep 0.02; done
@@ -188,7 +188,7 @@ echo after
 `), out)
 		spec.Env = map[string]string{"RELEASE": release}
 		h := start(t, cfg.New(t, dir), spec)
-		out.waitFor(t, runner.Line{Stream: runner.Stdout, Text: "before"})
+		out.WaitFor(t, runner.Stdout, "before")
 
 		// The agent restarts: a new runner on the same directory finds the
 		// program from its saved record, which went through JSON.
@@ -204,8 +204,8 @@ echo after
 			t.Errorf("saved record of runner %q, want %q", saved.Runner, cfg.Kind)
 		}
 		r2 := cfg.New(t, dir)
-		out2 := newOutput()
-		h2, err := r2.Recover(t.Context(), saved, out2.add)
+		out2 := NewOutput()
+		h2, err := r2.Recover(t.Context(), saved, out2.Add)
 		if err != nil {
 			t.Fatalf("Recover of a running program: %v", err)
 		}
@@ -222,7 +222,7 @@ echo after
 		if exit := wait(t, h); !exit.Success() {
 			t.Errorf("exit = %+v, want status 0", exit)
 		}
-		if out2.has(runner.Line{Stream: runner.Stdout, Text: "before"}) {
+		if out2.Has(runner.Stdout, "before") {
 			t.Errorf("the recovered handle replayed output written before it:\n%s", out2)
 		}
 
@@ -249,7 +249,7 @@ echo after
 }
 
 // newSpec returns a spec of the program with the contract's values.
-func newSpec(storage api.Storage, out *output) runner.Spec {
+func newSpec(storage api.Storage, out *Output) runner.Spec {
 	s := runner.Spec{
 		FlowRunID: "run-" + strings.ReplaceAll(time.Now().Format("150405.000000000"), ".", ""),
 		Attempt:   1,
@@ -258,7 +258,7 @@ func newSpec(storage api.Storage, out *output) runner.Spec {
 		APIToken:  "reeve_run_token_for_tests",
 	}
 	if out != nil {
-		s.Output = out.add
+		s.Output = out.Add
 	}
 	return s
 }
@@ -290,16 +290,19 @@ func wait(t *testing.T, h runner.Handle) runner.Exit {
 	return exit
 }
 
-// output collects a program's lines.
-type output struct {
+// Output collects a program's lines (and a runner's notes, as lines of
+// the stream "note") for tests; it is safe for concurrent use.
+type Output struct {
 	mu      sync.Mutex
 	lines   []runner.Line
 	changed chan struct{} // closed and replaced on every line
 }
 
-func newOutput() *output { return &output{changed: make(chan struct{})} }
+// NewOutput returns an empty Output.
+func NewOutput() *Output { return &Output{changed: make(chan struct{})} }
 
-func (o *output) add(l runner.Line) {
+// Add records a line; it is a runner.Spec's Output.
+func (o *Output) Add(l runner.Line) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.lines = append(o.lines, l)
@@ -307,13 +310,26 @@ func (o *output) add(l runner.Line) {
 	o.changed = make(chan struct{})
 }
 
-func (o *output) has(want runner.Line) bool {
+// Note records a runner's note; it is a runner.Spec's Note.
+func (o *Output) Note(msg string) { o.Add(runner.Line{Stream: "note", Text: msg}) }
+
+// Has reports whether a line of stream is text.
+func (o *Output) Has(stream runner.Stream, text string) bool {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	return slices.ContainsFunc(o.lines, func(l runner.Line) bool { return l.Stream == want.Stream && l.Text == want.Text })
+	return slices.ContainsFunc(o.lines, func(l runner.Line) bool { return l.Stream == stream && l.Text == text })
 }
 
-func (o *output) waitFor(t *testing.T, want runner.Line) {
+// Contains reports whether a line of any stream contains sub.
+func (o *Output) Contains(sub string) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return slices.ContainsFunc(o.lines, func(l runner.Line) bool { return strings.Contains(l.Text, sub) })
+}
+
+// WaitFor waits for a line of stream that is text, failing the test after
+// the suite's timeout.
+func (o *Output) WaitFor(t *testing.T, stream runner.Stream, text string) {
 	t.Helper()
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
@@ -321,18 +337,18 @@ func (o *output) waitFor(t *testing.T, want runner.Line) {
 		o.mu.Lock()
 		changed := o.changed
 		o.mu.Unlock()
-		if o.has(want) {
+		if o.Has(stream, text) {
 			return
 		}
 		select {
 		case <-changed:
 		case <-deadline.C:
-			t.Fatalf("no %s line %q within %v; output:\n%s", want.Stream, want.Text, timeout, o)
+			t.Fatalf("no %s line %q within %v; output:\n%s", stream, text, timeout, o)
 		}
 	}
 }
 
-func (o *output) String() string {
+func (o *Output) String() string {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	var b strings.Builder
