@@ -72,6 +72,8 @@ const (
 	DefaultClaimWait         = 30 * time.Second
 	DefaultFlushInterval     = 200 * time.Millisecond
 	DefaultStopGrace         = 30 * time.Second
+	// DefaultStartTimeout bounds a runner's Start: an image pull included.
+	DefaultStartTimeout = 15 * time.Minute
 )
 
 // DefaultMaxRuns is the default limit of runs one agent runs at once: four
@@ -115,6 +117,9 @@ type Config struct {
 	// StopGrace is how long a stopped program has between SIGTERM and
 	// SIGKILL; 0 means DefaultStopGrace.
 	StopGrace time.Duration
+	// StartTimeout bounds starting one program (an image pull included);
+	// a start that takes longer fails its run. 0 means DefaultStartTimeout.
+	StartTimeout time.Duration
 	// HeartbeatInterval, ClaimWait and FlushInterval: 0 means the
 	// Default... constants.
 	HeartbeatInterval time.Duration
@@ -154,8 +159,12 @@ type Agent struct {
 	slots     chan struct{}
 	wg        sync.WaitGroup // the watchers
 	launching sync.WaitGroup // the launches in progress
-	// unavailable is set when a start failed because the runner's engine
-	// is down: claims wait until the runner's Check passes again.
+	// starts bounds the starts in progress: cancelled when the agent
+	// stops and they do not end within StopGrace.
+	starts      context.Context
+	cancelStart context.CancelFunc
+	// unavailable is set while the runner's engine is down: claims wait
+	// until the runner's Check passes again.
 	unavailable atomic.Bool
 
 	mu      sync.Mutex
@@ -176,6 +185,9 @@ func New(cfg Config) (*Agent, error) {
 	if cfg.HeartbeatInterval == 0 {
 		cfg.HeartbeatInterval = DefaultHeartbeatInterval
 	}
+	if cfg.StartTimeout == 0 {
+		cfg.StartTimeout = DefaultStartTimeout
+	}
 	if cfg.ClaimWait == 0 {
 		cfg.ClaimWait = DefaultClaimWait
 	}
@@ -194,6 +206,7 @@ func New(cfg Config) (*Agent, error) {
 		slots:   make(chan struct{}, cfg.MaxRuns),
 		running: map[string]*run{},
 	}
+	a.starts, a.cancelStart = context.WithCancel(context.Background())
 	if a.apiURL == "" {
 		a.apiURL = cfg.Client.URL()
 	}
@@ -249,6 +262,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.id = ag.ID
 	a.mu.Unlock()
 	a.log.InfoContext(ctx, "agent registered", "agent_id", ag.ID, "labels", ag.Labels, "max_runs", a.cfg.MaxRuns)
+	if len(a.cfg.StorageKinds) > 0 && len(ag.StorageKinds) == 0 {
+		a.log.WarnContext(ctx, "the server does not know storage kinds (it is older than this agent): it may give this agent runs it cannot run, which then fail; upgrade the server", "storage_kinds", a.cfg.StorageKinds)
+	}
 
 	// The watchers wait for the programs until the agent stops, or with
 	// StopRunsOnExit, until the programs the agent stops exit.
@@ -265,8 +281,10 @@ func (a *Agent) Run(ctx context.Context) error {
 	bg.Go(func() { a.heartbeats(ctx) })
 	a.claims(ctx, waitCtx)
 	bg.Wait()
-	// Programs being started now are watched (and stopped below) too.
-	a.launching.Wait()
+	// Programs being started now are watched (and stopped below) too;
+	// starts that do not end within the grace are cancelled, and their
+	// runs handed back to the server.
+	a.waitStarts()
 
 	if a.cfg.StopRunsOnExit {
 		a.mu.Lock()
@@ -364,27 +382,51 @@ func (a *Agent) claims(ctx, waitCtx context.Context) {
 	}
 }
 
-// waitAvailable returns once the runner can start programs: at once,
-// unless a start failed because its engine was down (runner.ErrUnavailable);
-// then it checks the runner (runner.Checker) with backoff until it passes.
-// It reports false when ctx ended first.
+// waitStarts waits for the starts in progress, cancelling them after
+// StopGrace.
+func (a *Agent) waitStarts() {
+	done := make(chan struct{})
+	go func() {
+		a.launching.Wait()
+		close(done)
+	}()
+	t := time.NewTimer(a.cfg.StopGrace)
+	defer t.Stop()
+	select {
+	case <-done:
+		return
+	case <-t.C:
+	}
+	a.log.Warn("cancelling the flow programs still being started: their runs go back to the server")
+	a.cancelStart()
+	<-done
+}
+
+// waitAvailable returns once the runner can start programs. A runner
+// that depends on an engine (runner.Checker) is checked before every
+// claim, so that a dead engine fails no run it did not have to; while
+// the check fails, it retries with backoff. It reports false when ctx
+// ended first.
 func (a *Agent) waitAvailable(ctx context.Context) bool {
 	c, ok := a.cfg.Runner.(runner.Checker)
-	if !ok || !a.unavailable.Load() {
+	if !ok {
 		return ctx.Err() == nil
 	}
 	b := backoff{}
 	for {
 		err := c.Check(ctx)
 		if err == nil {
-			a.unavailable.Store(false)
-			a.log.InfoContext(ctx, "the runner's engine is back: claiming runs again")
+			if a.unavailable.Swap(false) {
+				a.log.InfoContext(ctx, "the runner's engine is back: claiming runs again")
+			}
 			return true
 		}
 		if ctx.Err() != nil {
 			return false
 		}
-		a.log.WarnContext(ctx, "not claiming runs until the runner's engine is back", "err", err)
+		if !a.unavailable.Swap(true) {
+			a.log.WarnContext(ctx, "not claiming runs until the runner's engine is back", "err", err)
+		}
 		if !b.sleep(ctx) {
 			return false
 		}
@@ -440,10 +482,33 @@ func (a *Agent) launch(ctx, waitCtx context.Context, claim *api.Claim) {
 		Output:    logs.output,
 		Note:      func(msg string) { logs.note("INFO", msg) },
 	}
+	startCtx, cancel := context.WithTimeout(a.starts, a.cfg.StartTimeout)
 	starting := make(chan struct{})
-	go a.beatWhileStarting(ctx, rc, fr.ID, starting)
-	h, err := a.cfg.Runner.Start(ctx, spec)
+	var beats sync.WaitGroup
+	beats.Go(func() { a.beatWhileStarting(startCtx, rc, fr.ID, starting) })
+	h, err := a.cfg.Runner.Start(startCtx, spec)
 	close(starting)
+	beats.Wait()
+	timedOut := startCtx.Err() == context.DeadlineExceeded
+	cancel()
+	if err != nil && a.starts.Err() != nil {
+		// The agent stopped while the program was being started: the run
+		// goes back to the server for another agent, or this one again.
+		log.WarnContext(ctx, "the agent stopped while it started the flow program", "program", program, "err", err)
+		logs.note("WARN", fmt.Sprintf("agent %q stopped while it started the flow program %s", a.cfg.Name, program))
+		logs.close()
+		lctx, lcancel := context.WithTimeout(ctx, 30*time.Second)
+		_, rerr := a.cfg.Client.ReportLost(lctx, fr.ID, api.ReportLost{Attempt: fr.Attempt, Reason: fmt.Sprintf("agent %q stopped while it started the flow program", a.cfg.Name)})
+		lcancel()
+		if rerr != nil {
+			log.WarnContext(ctx, "cannot hand the run back; the server's monitor will", "err", rerr)
+		}
+		<-a.slots
+		return
+	}
+	if err != nil && timedOut {
+		err = fmt.Errorf("the flow program %s did not start within %v (the agent's start timeout): %w", program, a.cfg.StartTimeout, err)
+	}
 	if err != nil {
 		if errors.Is(err, runner.ErrUnavailable) {
 			a.unavailable.Store(true)
@@ -674,6 +739,15 @@ func (a *Agent) recover(ctx, waitCtx context.Context) error {
 			if err := h.Stop(ctx, a.cfg.StopGrace); err != nil {
 				log.WarnContext(ctx, "cannot stop the flow program", "handle", h.ID(), "err", err)
 				continue // keep the record: the next start tries again
+			}
+			// Keep the record until it exited: an agent stopped meanwhile
+			// finds it again.
+			wctx, wcancel := context.WithTimeout(ctx, a.cfg.StopGrace+10*time.Second)
+			_, werr := h.Wait(wctx)
+			wcancel()
+			if werr != nil {
+				log.WarnContext(ctx, "the stopped flow program has not exited yet; its record stays", "handle", h.ID(), "err", werr)
+				continue
 			}
 			if err := a.records.remove(rec.FlowRunID, rec.Attempt); err != nil {
 				log.WarnContext(ctx, "cannot remove the record of the flow program", "err", err)

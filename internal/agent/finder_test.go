@@ -105,15 +105,16 @@ func TestRestartFindsProgramsWithoutRecords(t *testing.T) {
 // and whose engine can be down (runner.ErrUnavailable, runner.Checker).
 type gated struct {
 	runner.Runner
-	mu     sync.Mutex
-	hold   map[string]chan struct{} // by flow run ID: Start waits for it
-	down   bool
-	checks int
+	mu         sync.Mutex
+	hold       map[string]chan struct{} // by flow run ID: Start waits for it
+	down       bool                     // the engine is down: Check and Start fail
+	startFails bool                     // Start fails as if the engine just died
+	checks     int
 }
 
 func (g *gated) Start(ctx context.Context, spec runner.Spec) (runner.Handle, error) {
 	g.mu.Lock()
-	hold, down := g.hold[spec.FlowRunID], g.down
+	hold, down := g.hold[spec.FlowRunID], g.down || g.startFails
 	g.mu.Unlock()
 	if down {
 		return nil, fmt.Errorf("the engine at unix:///test.sock is unreachable: %w", runner.ErrUnavailable)
@@ -186,9 +187,10 @@ func TestSlowStartDoesNotBlockClaims(t *testing.T) {
 	}
 }
 
-// TestEngineDownPausesClaims: a start that fails because the runner's
-// engine is down fails its run with the reason, and the agent claims no
-// other run until the engine is back.
+// TestEngineDownPausesClaims: while the runner's engine is down, the
+// agent claims nothing (the runs wait, none fails for it), and once it is
+// back they run. A start that fails because the engine died right after
+// the check fails its run with the reason.
 func TestEngineDownPausesClaims(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, 1)
@@ -196,25 +198,35 @@ func TestEngineDownPausesClaims(t *testing.T) {
 	dataDir := t.TempDir()
 	g := gatedRunner(t, dataDir)
 	g.set(func(g *gated) { g.down = true })
-	e.startAgent(t, "host-1", dataDir, func(c *agent.Config) { c.Runner = g; c.MaxRuns = 1 })
+	e.startAgent(t, "host-1", dataDir, func(c *agent.Config) { c.Runner = g; c.MaxRuns = 4 })
 
-	first := e.createRun(t, flow)
-	got := e.waitRun(t, first.ID, finished)
-	if got.State.Kind != state.Failed || !strings.Contains(got.State.Message, "unix:///test.sock is unreachable") {
-		t.Fatalf("the run ended %s %q, want Failed saying the engine is unreachable", got.State.Kind, got.State.Message)
+	var runs []api.FlowRun
+	for range 4 {
+		runs = append(runs, e.createRun(t, flow))
 	}
-	second := e.createRun(t, flow)
 	waitFor(t, "the agent checking the engine twice", func() (bool, string) {
 		g.mu.Lock()
 		defer g.mu.Unlock()
 		return g.checks >= 2, fmt.Sprint(g.checks, " checks")
 	})
-	if d, err := e.admin.FlowRun(t.Context(), second.ID); err != nil || d.FlowRun.State.Kind != state.Scheduled {
-		t.Fatalf("while the engine is down, the second run is %v (%v), want Scheduled: not claimed", d.FlowRun.State.Kind, err)
+	for _, r := range runs {
+		if d, err := e.admin.FlowRun(t.Context(), r.ID); err != nil || d.FlowRun.State.Kind != state.Scheduled {
+			t.Fatalf("while the engine is down, run %s is %v (%v), want Scheduled: not claimed", r.ID, d.FlowRun.State, err)
+		}
 	}
 	g.set(func(g *gated) { g.down = false })
-	if got := e.waitRun(t, second.ID, finished); got.State.Kind != state.Success {
-		t.Errorf("once the engine is back, the second run ended %s %q, want Success", got.State.Kind, got.State.Message)
+	for _, r := range runs {
+		if got := e.waitRun(t, r.ID, finished); got.State.Kind != state.Success {
+			t.Errorf("once the engine is back, run %s ended %s %q, want Success", r.ID, got.State.Kind, got.State.Message)
+		}
+	}
+
+	// The engine dies between the check and the start.
+	g.set(func(g *gated) { g.startFails = true })
+	r := e.createRun(t, flow)
+	got := e.waitRun(t, r.ID, finished)
+	if got.State.Kind != state.Failed || !strings.Contains(got.State.Message, "unix:///test.sock is unreachable") {
+		t.Fatalf("the run ended %s %q, want Failed saying the engine is unreachable", got.State.Kind, got.State.Message)
 	}
 }
 
@@ -240,5 +252,38 @@ func TestRestartStopsProgramsOfRunsThatMovedOn(t *testing.T) {
 	}
 	if got := e.waitRun(t, run.ID, finished); got.State.Kind != state.Success || got.Attempt != 2 {
 		t.Errorf("the run ended %s %q on attempt %d, want Success on attempt 2", got.State.Kind, got.State.Message, got.Attempt)
+	}
+}
+
+// TestStartTimeoutAndShutdown: a start that never ends fails its run once
+// the agent's start timeout passes; one in progress when the agent stops
+// is cancelled after the stop grace and its run handed back to the server.
+func TestStartTimeoutAndShutdown(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 1)
+	flow := e.register(t, "ok", "ok", api.Storage{}, "test")
+	dataDir := t.TempDir()
+	g := gatedRunner(t, dataDir)
+	stuck := e.createRun(t, flow)
+	g.set(func(g *gated) { g.hold[stuck.ID] = make(chan struct{}) }) // never released
+	a := e.startAgent(t, "host-1", dataDir, func(c *agent.Config) {
+		c.Runner = g
+		c.StartTimeout = time.Second
+		c.StopGrace = 100 * time.Millisecond
+	})
+	got := e.waitRun(t, stuck.ID, finished)
+	if got.State.Kind != state.Failed || !strings.Contains(got.State.Message, "did not start within 1s (the agent's start timeout)") {
+		t.Fatalf("the stuck start ended %s %q, want Failed naming the start timeout", got.State.Kind, got.State.Message)
+	}
+
+	// Another stuck start, then the agent stops: the run goes back.
+	g.set(func(g *gated) { g.hold = map[string]chan struct{}{} })
+	back := e.createRun(t, flow)
+	g.set(func(g *gated) { g.hold[back.ID] = make(chan struct{}) })
+	e.waitRun(t, back.ID, func(fr api.FlowRun) bool { return fr.State.Kind == state.Submitted })
+	a.stop(t)
+	got = e.waitRun(t, back.ID, func(fr api.FlowRun) bool { return fr.State.Kind == state.Scheduled })
+	if !strings.Contains(got.State.Message, `agent "host-1" stopped while it started the flow program`) {
+		t.Errorf("the handed-back run is %s %q, want Scheduled saying the agent stopped while starting it", got.State.Kind, got.State.Message)
 	}
 }
