@@ -176,7 +176,7 @@ func (m *Monitor) lost(run store.FlowRun, now time.Time) string {
 			last = run.HeartbeatAt
 		}
 		if now.Sub(last) > m.cfg.SubmitTimeout {
-			return fmt.Sprintf("no runner started within %v of the claim by agent %s (attempt %d): the agent may have died or could not start the flow program; see the agent's log",
+			return fmt.Sprintf("no runner started within %v of the claim by agent %s (attempt %d), or of the agent's last sign that it was still starting it: the agent may have died or could not start the flow program; see the agent's log",
 				m.cfg.SubmitTimeout, run.AgentID, run.Attempt)
 		}
 	case state.Running, state.Cancelling:

@@ -87,14 +87,15 @@ func (s *Store) ListAgents(ctx context.Context) ([]store.Agent, error) {
 // statement began fails the state test when it is locked, and the next one
 // is tried. The partial index flow_runs_due gives the order; it applies
 // because the state is written out rather than bound. The kind is looked
-// up per candidate by the version's primary key; FOR UPDATE locks only the
-// flow_runs row, not the version it reads.
+// up per candidate by the version's primary key (a scalar subquery: an
+// EXISTS under the OR was planned as a hashed subplan that scanned every
+// version on each claim); FOR UPDATE locks only the flow_runs row, not the
+// version it reads.
 const claimSQL = `WITH next AS (
 		SELECT id FROM flow_runs
 		WHERE state = 'Scheduled' AND scheduled_at <= $1 AND $2::jsonb @> labels
-		  AND (jsonb_array_length($8::jsonb) = 0 OR EXISTS (
-			SELECT 1 FROM flow_versions AS v
-			WHERE v.id = flow_runs.flow_version_id AND $8::jsonb @> jsonb_build_array(v.storage->'kind')))
+		  AND (jsonb_array_length($8::jsonb) = 0 OR $8::jsonb @> jsonb_build_array(
+			(SELECT v.storage->'kind' FROM flow_versions AS v WHERE v.id = flow_runs.flow_version_id)))
 		ORDER BY scheduled_at, id
 		LIMIT 1
 		FOR UPDATE SKIP LOCKED
