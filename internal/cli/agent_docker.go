@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -13,11 +14,12 @@ import (
 
 func (c *CLI) agentDockerCommand() *cobra.Command {
 	var (
-		f       agentFlags
-		network string
-		volumes []string
-		pull    string
-		envs    []string
+		f           agentFlags
+		network     string
+		volumes     []string
+		pull        string
+		pullTimeout time.Duration
+		envs        []string
 	)
 	cmd := &cobra.Command{
 		Use:   "docker",
@@ -57,18 +59,22 @@ func (c *CLI) agentDockerCommand() *cobra.Command {
 			if err != nil {
 				return usagef("--pull %q: give missing (pull the images the engine lacks, the default), always or never", pull)
 			}
+			if pullTimeout <= 0 {
+				return usagef("--pull-timeout %v: give how long a pull may take, like 10m", pullTimeout)
+			}
 			env, err := parseAgentEnv(envs, os.LookupEnv)
 			if err != nil {
 				return err
 			}
 			return c.runAgent(cmd, &f, docker.Kind, func(ctx context.Context, name, _ string) (runner.Runner, func(), error) {
 				r, err := docker.New(ctx, docker.Config{
-					Agent:   name,
-					Network: network,
-					Volumes: volumes,
-					Pull:    policy,
-					APIURL:  f.apiURL,
-					Env:     env,
+					Agent:       name,
+					Network:     network,
+					Volumes:     volumes,
+					Pull:        policy,
+					PullTimeout: pullTimeout,
+					APIURL:      f.apiURL,
+					Env:         env,
 				})
 				if err != nil {
 					return nil, nil, err
@@ -95,9 +101,11 @@ func (c *CLI) agentDockerCommand() *cobra.Command {
 	fl.StringVar(&network, "network", "", "the Docker network the containers join (default: the engine's default bridge; host shares this machine's network)")
 	fl.StringArrayVar(&volumes, "volume", nil, "mount HOST:CONTAINER[:ro] into every container, like docker run -v (repeatable)")
 	fl.StringVar(&pull, "pull", "missing", "when to pull a run's image: missing, always or never")
+	fl.DurationVar(&pullTimeout, "pull-timeout", docker.DefaultPullTimeout, "how long a pull of a run's image may take before the run fails")
 	fl.StringArrayVar(&envs, "env", nil, "give every container the variable NAME=VALUE, or NAME with the agent's own value (repeatable); the run configuration's variables win")
 	bindEnv(fl, "network", "REEVE_AGENT_NETWORK")
 	bindEnv(fl, "pull", "REEVE_AGENT_PULL")
+	bindEnv(fl, "pull-timeout", "REEVE_AGENT_PULL_TIMEOUT")
 	return cmd
 }
 

@@ -42,7 +42,8 @@ func (r *Runner) apiURL(ctx context.Context, specURL string) (apiAddress, error)
 	}
 	if u.Scheme == "https" {
 		// The gateway's address would not match the server's certificate.
-		return apiAddress{url: specURL, note: fmt.Sprintf("the server address %s is loopback, which a container cannot reach, and it is https, so the agent cannot give the container another address for it (the server's certificate would not match): give the agent --api-url with an https address containers reach that the certificate names", specURL)}, nil
+		// A container would start only to fail at its first call: say it now.
+		return apiAddress{}, fmt.Errorf("the server address %s is loopback, which a container cannot reach, and it is https, so the agent cannot give the container another address for it (the server's certificate would not match): give the agent --api-url with an https address containers reach that the certificate names, or --network host", specURL)
 	}
 	port := u.Port()
 	if port == "" {

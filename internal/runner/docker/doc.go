@@ -70,11 +70,13 @@
 // address stays the same when the agent restarts, and Recover starts the
 // relay of a container it recovers again, so that it keeps working. On
 // Linux the relay's socket has SO_REUSEPORT, so the agents of one machine
-// (of one user) each relay the address for their own containers, which keep
-// working when another agent exits; a listen that fails because the
-// address is in use means the server holds it. The run's log says which.
-// An https server URL is not rewritten (its certificate would not match
-// the gateway's address): the run's log says to give --api-url.
+// (of one user) each relay the address; the kernel spreads new
+// connections over their relays, so when one agent exits the connections
+// it relayed are cut (the programs retry them) and new ones go to the
+// others. A listen that fails because the address is in use means the
+// server holds it. The run's log says which. An https loopback server
+// URL fails the run at once (no address but loopback would match its
+// certificate): give --api-url.
 // Config.APIURL (the agent's --api-url) replaces all this: containers get
 // it verbatim. With Docker Desktop, whose engine runs in a virtual machine,
 // the gateway is not on the agent's machine: give --api-url

@@ -221,11 +221,6 @@ func TestAPIURL(t *testing.T) {
 			"the container calls http://" + gw + ":" + allPort + "/reeve instead",
 			"where the server listens too",
 		}, "", false},
-		{"HTTPS", nil, httpsURL, httpsURL, []string{
-			"the server address " + httpsURL + " is loopback, which a container cannot reach",
-			"certificate would not match",
-			"--api-url",
-		}, "", true},
 		{"HostNetwork", func(c *docker.Config) { c.Network = "host" }, "", serverURL, nil, "", false},
 		{"Given", func(c *docker.Config) { c.APIURL = givenURL }, "", givenURL, nil, "", false},
 	} {
@@ -273,6 +268,27 @@ func TestAPIURL(t *testing.T) {
 			}
 		})
 	}
+
+	// An https server on loopback: no address would match its
+	// certificate, so the run fails at once, saying what to do.
+	t.Run("HTTPS", func(t *testing.T) {
+		r := e.runner(t, nil)
+		spec := e.spec(t, image)
+		spec.APIURL = httpsURL
+		h, err := r.Start(t.Context(), spec)
+		if err == nil {
+			stop(h)
+			t.Fatal("a container was started for a loopback https server")
+		}
+		for _, want := range []string{"the server address " + httpsURL + " is loopback", "certificate would not match", "--api-url"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("the error %q does not say %q", err, want)
+			}
+		}
+		if errors.Is(err, runner.ErrUnavailable) {
+			t.Errorf("the error %q is ErrUnavailable: the agent would stop claiming for a configuration mistake", err)
+		}
+	})
 }
 
 // TestRelayAfterRestart checks that a container whose server address the
