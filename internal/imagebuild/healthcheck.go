@@ -153,10 +153,6 @@ func healthCheck(ctx context.Context, o Options, plats []*v1.Platform, imgs []v1
 		code  int
 		where string
 	)
-	// A program that never answers (it blocks in an init function, say)
-	// must not hang the build.
-	ctx, cancel := context.WithTimeout(ctx, HealthCheckTimeout)
-	defer cancel()
 	if dc != nil {
 		where = "docker"
 		fmt.Fprintf(w, "health check of %s (%s) in a Docker container\n", ref, plats[i])
@@ -171,7 +167,7 @@ func healthCheck(ctx context.Context, o Options, plats []*v1.Platform, imgs []v1
 		out, code, err = runBinary(ctx, imgs[i], progs[i].path, filepath.Dir(specDir), o.RunEnv,
 			"healthcheck", "--spec", specDir, "--results", ServerResults, "--secrets-from-server")
 	}
-	if ctx.Err() == context.DeadlineExceeded {
+	if errors.Is(err, errTimedOut) {
 		return "", fmt.Errorf("health check of %s: the program's healthcheck command did not finish within %v: does something in the program (an init function, a flow's construction) block or wait on the network? Fix it, or give --skip-healthcheck", ref, HealthCheckTimeout)
 	}
 	if err != nil {
@@ -225,10 +221,15 @@ func healthCheck(ctx context.Context, o Options, plats []*v1.Platform, imgs []v1
 	return where, nil
 }
 
-// platformCheck says whether the image has the platform the run
-// configuration asks for.
-// HealthCheckTimeout bounds the program's healthcheck command.
+// HealthCheckTimeout bounds the program's healthcheck command, from its
+// start (loading the image into Docker is not counted): a program that
+// never answers (it blocks in an init function, say) must not hang the
+// build.
 var HealthCheckTimeout = 2 * time.Minute
+
+// errTimedOut is wrapped by the error of a healthcheck command that ran
+// longer than HealthCheckTimeout.
+var errTimedOut = errors.New("the healthcheck command timed out")
 
 // healthcheckFailureAdvice says what to do about a healthcheck command
 // that failed without check lines, from what it printed.
@@ -244,6 +245,8 @@ func healthcheckFailureAdvice(out string, plat *v1.Platform, host string) string
 	return "The program's healthcheck command should print one line per check: does the program call reeve.Main? Fix it, or give --skip-healthcheck"
 }
 
+// platformCheck says whether the image has the platform the run
+// configuration asks for.
 func platformCheck(plats []*v1.Platform, want string) Check {
 	wp, err := v1.ParsePlatform(want)
 	if err != nil {
@@ -319,11 +322,16 @@ func runBinary(ctx context.Context, img v1.Image, bin, dir string, runEnv map[st
 		return nil, 0, err
 	}
 	env := mergeEnv(append([]string{}, cf.Config.Env...), envList(runEnv))
-	cmd := exec.CommandContext(ctx, bin, args...)
+	wctx, cancel := context.WithTimeout(ctx, HealthCheckTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(wctx, bin, args...)
 	cmd.Dir = dir
 	cmd.Env = env
 	cmd.WaitDelay = 5 * time.Second // a child holding its output must not hang the build
 	out, err := cmd.CombinedOutput()
+	if wctx.Err() == context.DeadlineExceeded && ctx.Err() == nil {
+		return out, 0, fmt.Errorf("run %s: %w", bin, errTimedOut)
+	}
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
 		return out, ee.ExitCode(), nil
@@ -409,7 +417,9 @@ func runInDocker(ctx context.Context, cl *client.Client, img v1.Image, runEnv ma
 	if _, err := cl.ContainerStart(ctx, created.ID, client.ContainerStartOptions{}); err != nil {
 		return nil, 0, fmt.Errorf("start the container: %w", err)
 	}
-	wait := cl.ContainerWait(ctx, created.ID, client.ContainerWaitOptions{Condition: container.WaitConditionNotRunning})
+	wctx, cancel := context.WithTimeout(ctx, HealthCheckTimeout)
+	defer cancel()
+	wait := cl.ContainerWait(wctx, created.ID, client.ContainerWaitOptions{Condition: container.WaitConditionNotRunning})
 	select {
 	case r := <-wait.Result:
 		code = int(r.StatusCode)
@@ -417,6 +427,9 @@ func runInDocker(ctx context.Context, cl *client.Client, img v1.Image, runEnv ma
 			return nil, 0, fmt.Errorf("wait for the container: %s", r.Error.Message)
 		}
 	case err := <-wait.Error:
+		if wctx.Err() == context.DeadlineExceeded && ctx.Err() == nil {
+			return nil, 0, fmt.Errorf("wait for the container: %w", errTimedOut)
+		}
 		return nil, 0, fmt.Errorf("wait for the container: %w", err)
 	}
 	logs, err := cl.ContainerLogs(ctx, created.ID, client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true})

@@ -279,19 +279,27 @@ func TestHealthCheckAutoWithoutDocker(t *testing.T) {
 }
 
 // TestHealthCheckHangs: a program whose healthcheck never answers fails
-// the build after HealthCheckTimeout, saying so, and pushes nothing.
+// the build after HealthCheckTimeout, saying so, and pushes nothing, run
+// as a binary or in a container.
 func TestHealthCheckHangs(t *testing.T) {
 	defer func(d time.Duration) { imagebuild.HealthCheckTimeout = d }(imagebuild.HealthCheckTimeout)
 	imagebuild.HealthCheckTimeout = 2 * time.Second
-	host, up := newRegistry(t)
-	_, err := imagebuild.Build(t.Context(), imagebuild.Options{
-		Dir: hcDir, Repo: host + "/hang", Env: []string{"INGEST_REGION=eu"},
-		HealthCheck: imagebuild.HealthCheckBinary, RunEnv: map[string]string{"HCFLOWS_BLOCK": "1"},
-	})
-	if err == nil || !strings.Contains(err.Error(), "did not finish within 2s") || !strings.Contains(err.Error(), "--skip-healthcheck") {
-		t.Fatalf("Build of a program that hangs: %v, want an error saying it did not finish within 2s", err)
+	for _, mode := range []string{imagebuild.HealthCheckBinary, imagebuild.HealthCheckDocker} {
+		t.Run(mode, func(t *testing.T) {
+			if mode == imagebuild.HealthCheckDocker {
+				testenv.Docker(t)
+			}
+			host, up := newRegistry(t)
+			_, err := imagebuild.Build(t.Context(), imagebuild.Options{
+				Dir: hcDir, Repo: host + "/hang", Env: []string{"INGEST_REGION=eu"},
+				HealthCheck: mode, RunEnv: map[string]string{"HCFLOWS_BLOCK": "1"},
+			})
+			if err == nil || !strings.Contains(err.Error(), "did not finish within 2s") || !strings.Contains(err.Error(), "--skip-healthcheck") {
+				t.Fatalf("Build of a program that hangs: %v, want an error saying it did not finish within 2s", err)
+			}
+			noPush(t, up, host+"/hang")
+		})
 	}
-	noPush(t, up, host+"/hang")
 }
 
 // TestHealthCheckForeignPlatformInDocker: an engine that cannot run the
