@@ -107,6 +107,7 @@ type gated struct {
 	runner.Runner
 	mu         sync.Mutex
 	hold       map[string]chan struct{} // by flow run ID: Start waits for it
+	holdAll    chan struct{}            // when set, every Start waits for it
 	down       bool                     // the engine is down: Check and Start fail
 	startFails bool                     // Start fails as if the engine just died
 	checks     int
@@ -115,6 +116,9 @@ type gated struct {
 func (g *gated) Start(ctx context.Context, spec runner.Spec) (runner.Handle, error) {
 	g.mu.Lock()
 	hold, down := g.hold[spec.FlowRunID], g.down || g.startFails
+	if hold == nil {
+		hold = g.holdAll
+	}
 	g.mu.Unlock()
 	if down {
 		return nil, fmt.Errorf("the engine at unix:///test.sock is unreachable: %w", runner.ErrUnavailable)
@@ -264,8 +268,8 @@ func TestStartTimeoutAndShutdown(t *testing.T) {
 	flow := e.register(t, "ok", "ok", api.Storage{}, "test")
 	dataDir := t.TempDir()
 	g := gatedRunner(t, dataDir)
+	g.set(func(g *gated) { g.holdAll = make(chan struct{}) }) // never released
 	stuck := e.createRun(t, flow)
-	g.set(func(g *gated) { g.hold[stuck.ID] = make(chan struct{}) }) // never released
 	a := e.startAgent(t, "host-1", dataDir, func(c *agent.Config) {
 		c.Runner = g
 		c.StartTimeout = time.Second
@@ -277,9 +281,7 @@ func TestStartTimeoutAndShutdown(t *testing.T) {
 	}
 
 	// Another stuck start, then the agent stops: the run goes back.
-	g.set(func(g *gated) { g.hold = map[string]chan struct{}{} })
 	back := e.createRun(t, flow)
-	g.set(func(g *gated) { g.hold[back.ID] = make(chan struct{}) })
 	e.waitRun(t, back.ID, func(fr api.FlowRun) bool { return fr.State.Kind == state.Submitted })
 	a.stop(t)
 	got = e.waitRun(t, back.ID, func(fr api.FlowRun) bool { return fr.State.Kind == state.Scheduled })
