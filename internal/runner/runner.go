@@ -65,7 +65,9 @@ type Checker interface {
 // Runner starts flow programs and finds them again after a restart.
 // Implementations are safe for concurrent use.
 type Runner interface {
-	// Start starts the program of spec and returns its handle. An error
+	// Start starts the program of spec and returns its handle. ctx bounds
+	// the start only (an image pull included; the agent cancels it after
+	// its start timeout or when it stops): the program outlives it. An error
 	// means the program did not start: the error's message is written for
 	// the user (it becomes the run's Failed state), e.g. "the flow program
 	// /opt/flows/etl could not start: permission denied: it is not
