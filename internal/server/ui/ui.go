@@ -25,6 +25,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"path"
 	"strings"
 
 	"github.com/reevehq/reeve/client"
@@ -264,7 +265,7 @@ func safeNext(next string) string {
 		return fallback
 	}
 	p, err := url.Parse(next)
-	if err != nil || p.Scheme != "" || p.Host != "" || p.User != nil || p.Opaque != "" {
+	if err != nil || p.Scheme != "" || p.Host != "" || p.User != nil || p.Opaque != "" || !strings.HasPrefix(path.Clean(p.Path)+"/", "/ui/") {
 		return fallback
 	}
 	return next

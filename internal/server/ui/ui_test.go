@@ -9,7 +9,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/reevehq/reeve/api"
 	"github.com/reevehq/reeve/internal/state"
 )
 
@@ -68,6 +70,27 @@ func TestSignIn(t *testing.T) {
 		if !strings.Contains(p.header.Get("Set-Cookie"), "Secure") {
 			t.Errorf("behind an https proxy the session cookie is not Secure: %s", p.header.Get("Set-Cookie"))
 		}
+	}
+
+	// A revoked token ends the session at the next page.
+	dev := e.user()
+	devToken := e.token("developer")
+	dev.signIn(devToken)
+	tokens, err := e.api.Tokens(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tk := range tokens {
+		if tk.Role == "developer" {
+			if _, err := e.api.RevokeToken(context.Background(), tk.ID); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if p := dev.get("/ui/runs"); p.status != http.StatusSeeOther || !strings.HasPrefix(p.location(), "/ui/login") {
+		t.Errorf("with a revoked token GET /ui/runs = %d to %q, want the login page", p.status, p.location())
+	} else if !strings.Contains(p.header.Get("Set-Cookie"), "Max-Age=0") {
+		t.Errorf("a revoked token's session cookie is not cleared: %q", p.header.Get("Set-Cookie"))
 	}
 
 	// A sign-in posted from another site is refused.
@@ -300,12 +323,22 @@ func TestRunPage(t *testing.T) {
 	run := e.run("etl", `{"day":"2026-11-26"}`)
 	e.setState(run.ID, state.Running, "")
 	e.logs(run.ID, "INFO starting the extract", "DEBUG 1200 rows read", "WARN the Needle is late", "ERROR lost the needle again", "INFO done")
+	if _, err := e.api.WriteTaskRunStates(context.Background(), run.ID, []api.TaskRunWrite{
+		{Key: "a", Task: "a", State: state.State{Kind: state.Failed, Message: "upstream said 503", Time: time.Now(), Attempt: 2}},
+		{Key: "b", Task: "b", State: state.State{Kind: state.Pending, Time: time.Now()}},
+	}); err != nil {
+		t.Fatal(err)
+	}
 	u := e.user()
 	u.signIn(e.admin)
 	base := "/ui/runs/" + run.ID
 
 	p := u.mustGet(base)
 	p.contains(t, "<h1>etl", `data-state="Running"`, `<code>day=&#34;2026-11-26&#34;</code>`, `id="tab-tasks"`, `aria-current="page" id="tab-tasks"`)
+	// The tasks tab: each task run with its state (icon, text, colour),
+	// attempt and message.
+	p.contains(t, `<td class="mono">a</td><td><span class="state state-bad" data-state="Failed"><span class="state-icon" aria-hidden="true">✕</span> Failed</span></td><td>2</td>`,
+		"upstream said 503", `<td class="mono">b</td><td><span class="state state-waiting" data-state="Pending">`)
 
 	logs := u.mustGet(base + "?tab=logs")
 	logs.contains(t, `id="L1"`, `id="L5"`, `href="#L3"`, "starting the extract", "5 of 5 lines")
