@@ -100,6 +100,7 @@ func (u *UI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Header().Set("X-Frame-Options", "DENY")
 	w.Header().Set("Referrer-Policy", "same-origin")
+	w.Header().Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 	u.mux.ServeHTTP(w, r)
 }
 
@@ -285,16 +286,28 @@ func clearSession(w http.ResponseWriter, r *http.Request) {
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/ui", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: secure(r)})
 }
 
-// sameOrigin reports whether a request's Origin header, if any, is this
-// server: the login form, which has no session to derive a CSRF token
-// from yet, refuses posts from other sites this way.
+// sameOrigin reports whether a form post came from this site: the login
+// form, which has no session to derive a CSRF token from yet, refuses
+// posts from other sites this way. Browsers say where a request came from
+// in Sec-Fetch-Site; older ones send Origin, compared with the host the
+// request was sent to (or the one a proxy says it was).
 func sameOrigin(r *http.Request) bool {
-	o := r.Header.Get("Origin")
-	if o == "" || o == "null" && r.Header.Get("Sec-Fetch-Site") == "same-origin" {
+	switch r.Header.Get("Sec-Fetch-Site") {
+	case "same-origin", "none":
 		return true
+	case "":
+	default: // cross-site, same-site
+		return false
+	}
+	o := r.Header.Get("Origin")
+	if o == "" {
+		return true // not a browser's cross-site form post
 	}
 	p, err := url.Parse(o)
-	return err == nil && p.Host == r.Host
+	if err != nil || o == "null" {
+		return false
+	}
+	return p.Host == r.Host || p.Host == r.Header.Get("X-Forwarded-Host")
 }
 
 // loginPage shows the sign-in form.

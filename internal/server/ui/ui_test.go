@@ -100,6 +100,23 @@ func TestSignIn(t *testing.T) {
 	if p := e.user().do(req); p.status != http.StatusForbidden {
 		t.Errorf("a cross-site sign-in = %d, want 403", p.status)
 	}
+	for h, v := range map[string]string{"Sec-Fetch-Site": "cross-site", "Origin": "null"} {
+		req, _ := http.NewRequest("POST", e.url+"/ui/login", strings.NewReader(url.Values{"token": {e.admin}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set(h, v)
+		if p := e.user().do(req); p.status != http.StatusForbidden {
+			t.Errorf("a sign-in with %s: %s = %d, want 403", h, v, p.status)
+		}
+	}
+	// Behind a proxy that rewrites Host, the browser's same-origin post
+	// is taken.
+	req, _ = http.NewRequest("POST", e.url+"/ui/login", strings.NewReader(url.Values{"token": {e.admin}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", "https://reeve.example.com")
+	req.Header.Set("X-Forwarded-Host", "reeve.example.com")
+	if p := e.user().do(req); p.status != http.StatusSeeOther {
+		t.Errorf("a sign-in through a proxy = %d, want 303", p.status)
+	}
 }
 
 func TestCSRF(t *testing.T) {
