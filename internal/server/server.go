@@ -24,6 +24,7 @@ import (
 	"github.com/reevehq/reeve"
 	"github.com/reevehq/reeve/api"
 	"github.com/reevehq/reeve/internal/scheduler"
+	"github.com/reevehq/reeve/internal/server/ui"
 	"github.com/reevehq/reeve/internal/store"
 )
 
@@ -178,7 +179,7 @@ func (s *Server) Handler() http.Handler { return s.handler }
 type handlerFunc func(w http.ResponseWriter, r *http.Request, c *caller) (any, error)
 
 // routes builds the mux: every api.Route, the OpenAPI document, health
-// checks and metrics. Paths are matched first and methods second, so a
+// checks, metrics and the UI (under /ui/; / redirects there). Paths are matched first and methods second, so a
 // known path with a wrong method is a JSON 405, not a 404.
 func (s *Server) routes(reg *prometheus.Registry) http.Handler {
 	handlers := s.handlers()
@@ -228,7 +229,18 @@ func (s *Server) routes(reg *prometheus.Registry) http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, reeve.Errorf(reeve.CodeNotFound, "no route %s %s: the API is under %s (see %s/openapi.json)", r.Method, r.URL.Path, api.Prefix, api.Prefix))
 	})
-	return s.recoverer(mux)
+	h := s.recoverer(mux)
+	// The UI calls this same handler in-process with the user's token, so
+	// it gets exactly the API's answers and roles.
+	pages, err := ui.New(ui.Config{API: h, Logger: s.log})
+	if err != nil {
+		panic("server: " + err.Error()) // the templates are embedded: a build bug
+	}
+	mux.Handle(ui.Prefix, pages)
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, ui.Prefix, http.StatusFound)
+	})
+	return h
 }
 
 // serve authenticates the caller, checks the route's roles, runs h and
