@@ -314,7 +314,7 @@ func (u *UI) showRun(r *http.Request, s *session, v *view, id string, q url.Valu
 		return "", err
 	}
 	run := det.FlowRun
-	d := runData{Run: run, Tasks: det.TaskRuns, History: det.History, Tab: q.Get("tab"), Finished: run.State.Kind.Finished()}
+	d := runData{Run: run, Tasks: sortTasks(det.TaskRuns), History: det.History, Tab: q.Get("tab"), Finished: run.State.Kind.Finished()}
 	switch d.Tab {
 	case "", "tasks":
 		d.Tab = "tasks"
@@ -474,4 +474,21 @@ func (u *UI) flowsPage(w http.ResponseWriter, r *http.Request, s *session, v *vi
 	}
 	v.Data = flows
 	return "flows", nil
+}
+
+// sortTasks returns the task runs with mapped children in index order
+// after their parent (the API orders keys as text: "t[10]" before "t[2]").
+func sortTasks(trs []api.TaskRun) []api.TaskRun {
+	out := slices.Clone(trs)
+	slices.SortStableFunc(out, func(a, b api.TaskRun) int {
+		ab, bb := taskBase(a.Key), taskBase(b.Key)
+		return cmp.Or(cmp.Compare(ab, bb), cmp.Compare(len(a.Key), len(b.Key)) /* the parent first */, cmp.Compare(a.MapIndex, b.MapIndex))
+	})
+	return out
+}
+
+// taskBase is a task run's key without its map index: "t" for "t[3]".
+func taskBase(key string) string {
+	base, _, _ := strings.Cut(key, "[")
+	return base
 }

@@ -6,9 +6,12 @@ import (
 	"encoding/base64"
 	"net/url"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/reevehq/reeve/api"
 	"github.com/reevehq/reeve/internal/state"
 )
 
@@ -155,5 +158,26 @@ func TestPrefsCookie(t *testing.T) {
 		if z != "" && validZone(z) {
 			t.Errorf("validZone(%q) = true", z)
 		}
+	}
+}
+
+// TestSortTasks: mapped children follow their parent in index order, not
+// in the text order of their keys.
+func TestSortTasks(t *testing.T) {
+	var in []api.TaskRun
+	for _, k := range []string{"a", "t", "t[0]", "t[10]", "t[11]", "t[1]", "t[2]", "u"} {
+		tr := api.TaskRun{Key: k}
+		if i := strings.Index(k, "["); i > 0 {
+			tr.MapIndex, _ = strconv.Atoi(k[i+1 : len(k)-1])
+		}
+		in = append(in, tr)
+	}
+	var got []string
+	for _, tr := range sortTasks(in) {
+		got = append(got, tr.Key)
+	}
+	want := []string{"a", "t", "t[0]", "t[1]", "t[2]", "t[10]", "t[11]", "u"}
+	if !slices.Equal(got, want) {
+		t.Errorf("sortTasks = %v, want %v", got, want)
 	}
 }
