@@ -463,19 +463,6 @@ func (u *UI) cancelRun(w http.ResponseWriter, r *http.Request, s *session, v *vi
 	return "", nil
 }
 
-// ---- flows (a first list; the flow pages come later)
-
-func (u *UI) flowsPage(w http.ResponseWriter, r *http.Request, s *session, v *view) (string, error) {
-	v.Title = "Flows"
-	project := r.URL.Query().Get("project")
-	flows, err := s.api.Flows(r.Context(), project, "")
-	if err != nil {
-		return "", err
-	}
-	v.Data = flows
-	return "flows", nil
-}
-
 // sortTasks returns the task runs with mapped children in index order
 // after their parent (the API orders keys as text: "t[10]" before "t[2]").
 func sortTasks(trs []api.TaskRun) []api.TaskRun {

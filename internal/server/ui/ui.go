@@ -120,6 +120,13 @@ func (u *UI) routes() *http.ServeMux {
 	mux.HandleFunc("GET /ui/runs/{id}", u.page(u.runPage))
 	mux.HandleFunc("POST /ui/runs/{id}/cancel", u.post(u.cancelRun))
 	mux.HandleFunc("GET /ui/flows", u.page(u.flowsPage))
+	mux.HandleFunc("GET /ui/flows/{id}", u.page(u.flowPage))
+	mux.HandleFunc("POST /ui/flows/{id}/run", u.post(u.runFlow))
+	mux.HandleFunc("GET /ui/agents", u.page(u.agentsPage))
+	mux.HandleFunc("GET /ui/secrets", u.page(u.secretsPage))
+	mux.HandleFunc("POST /ui/secrets", u.post(u.createSecret))
+	mux.HandleFunc("POST /ui/secrets/{name}/rotate", u.post(u.rotateSecret))
+	mux.HandleFunc("POST /ui/secrets/{name}/delete", u.post(u.deleteSecret))
 	mux.HandleFunc("/ui/", func(w http.ResponseWriter, r *http.Request) {
 		u.render(w, r, http.StatusNotFound, "message", view{Title: "Not found", Error: "There is no page at " + r.URL.Path + "."})
 	})

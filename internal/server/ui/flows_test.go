@@ -1,0 +1,116 @@
+package ui_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/reevehq/reeve/client"
+)
+
+const typedParams = `"parameters":[` +
+	`{"name":"day","type":"string","go_type":"string","required":true},` +
+	`{"name":"count","type":"integer","go_type":"int","default":3},` +
+	`{"name":"dry","type":"boolean","go_type":"bool","default":false},` +
+	`{"name":"tags","type":"array","go_type":"[]string","default":[]}]`
+
+// TestFlowPages: the flows list links to each flow's page, which shows
+// its versions, recent runs and a run form built from the newest
+// version's typed parameters; the form creates a run with typed values
+// and goes to its page; a bad value shows the API's message on the form,
+// which keeps what the user typed.
+func TestFlowPages(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	fl := e.flow("etl", typedParams)
+	old := e.run("etl", `{"day":"2026-01-01"}`)
+	u := e.user()
+	u.signIn(e.token("developer"))
+
+	u.mustGet("/ui/flows").contains(t, `<a href="/ui/flows/`+fl.ID+`">etl</a>`)
+	p := u.mustGet("/ui/flows/" + fl.ID)
+	det, err := e.api.Flow(ctx, fl.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.contains(t,
+		`<tr data-version="1">`, det.Versions[0].SpecHash, "local: <code>/usr/local/bin/flows</code>",
+		`data-run="`+old.ID+`"`, `href="/ui/runs?flow=etl&amp;project=default" id="all-runs"`,
+		`action="/ui/flows/`+fl.ID+`/run"`, `name="p.day"`, `name="p.count"`, `<select id="p-dry" name="p.dry">`, `<textarea id="p-tags" name="p.tags"`,
+		"(string, Go string, required)", "(integer, Go int, default <code>3</code>)", "No schedules.")
+	csrf := p.csrf(t)
+
+	// Without the CSRF token no run is created.
+	if p := u.post("/ui/flows/"+fl.ID+"/run", url.Values{"p.day": {"2026-11-26"}}); p.status != http.StatusForbidden {
+		t.Errorf("run without a CSRF token = %d, want 403", p.status)
+	}
+
+	// A run with typed values.
+	p = u.post("/ui/flows/"+fl.ID+"/run", url.Values{"csrf": {csrf}, "p.day": {"2026-11-26"}, "p.count": {"7"}, "p.dry": {"true"}, "p.tags": {`["a","b"]`}, "name": {"by hand"}})
+	id, ok := strings.CutPrefix(p.location(), "/ui/runs/")
+	if p.status != http.StatusSeeOther || !ok || id == "" {
+		t.Fatalf("run = %d to %q, want 303 to the new run's page:\n%s", p.status, p.location(), p.body)
+	}
+	rd, err := e.api.FlowRun(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got map[string]any
+	if err := json.Unmarshal(rd.FlowRun.Params, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got["day"] != "2026-11-26" || got["count"] != 7.0 || got["dry"] != true || len(got["tags"].([]any)) != 2 || rd.FlowRun.Name != "by hand" {
+		t.Errorf("the run's parameters are %s (name %q), want day, count 7, dry true, tags [a b]", rd.FlowRun.Params, rd.FlowRun.Name)
+	}
+	u.mustGet(p.location()).contains(t, "<code>count=7</code>")
+
+	// Empty fields take the defaults.
+	p = u.post("/ui/flows/"+fl.ID+"/run", url.Values{"csrf": {csrf}, "p.day": {"2026-11-27"}, "p.count": {""}, "p.dry": {""}})
+	if p.status != http.StatusSeeOther {
+		t.Fatalf("run with defaults = %d:\n%s", p.status, p.body)
+	}
+	rd, _ = e.api.FlowRun(ctx, strings.TrimPrefix(p.location(), "/ui/runs/"))
+	if s := string(rd.FlowRun.Params); !strings.Contains(s, `"count":3`) || !strings.Contains(s, `"dry":false`) {
+		t.Errorf("a run with empty fields has parameters %s, want the defaults", s)
+	}
+
+	// A bad value: the API's message, and the form keeps what was typed.
+	before, _ := e.api.FlowRuns(ctx, clientFilterFlow(fl.ID))
+	p = u.post("/ui/flows/"+fl.ID+"/run", url.Values{"csrf": {csrf}, "p.day": {"2026-11-28"}, "p.count": {"seven"}, "p.tags": {`["x"]`}})
+	if p.status != http.StatusBadRequest {
+		t.Fatalf("run with a bad value = %d, want 400:\n%s", p.status, p.body)
+	}
+	p.contains(t, `role="alert"`, "The run was not created", `parameter &#34;count&#34; must be of type integer`,
+		`name="p.count" value="seven"`, `name="p.day" value="2026-11-28"`, `>[&#34;x&#34;]</textarea>`)
+	// A required parameter left out.
+	p = u.post("/ui/flows/"+fl.ID+"/run", url.Values{"csrf": {csrf}, "p.count": {"4"}})
+	if p.status != http.StatusBadRequest {
+		t.Errorf("run without a required value = %d, want 400", p.status)
+	}
+	p.contains(t, `parameter &#34;day&#34; (string) is required`, `name="p.count" value="4"`)
+	after, _ := e.api.FlowRuns(ctx, clientFilterFlow(fl.ID))
+	if len(after.FlowRuns) != len(before.FlowRuns) {
+		t.Errorf("refused run forms created runs: %d before, %d after", len(before.FlowRuns), len(after.FlowRuns))
+	}
+
+	// An agent token sees the flow but may not run it: the API's 403.
+	ag := e.user()
+	ag.signIn(e.token("agent"))
+	acsrf := ag.mustGet("/ui/flows/" + fl.ID).csrf(t)
+	p = ag.post("/ui/flows/"+fl.ID+"/run", url.Values{"csrf": {acsrf}, "p.day": {"2026-11-26"}})
+	if p.status != http.StatusForbidden {
+		t.Errorf("an agent's run = %d, want 403", p.status)
+	}
+	p.contains(t, "may not POST /api/v1/flow_runs", `name="p.day" value="2026-11-26"`)
+
+	// A flow that does not exist.
+	if p := u.get("/ui/flows/nope"); p.status != http.StatusNotFound {
+		t.Errorf("GET /ui/flows/nope = %d, want 404", p.status)
+	}
+}
+
+func clientFilterFlow(id string) client.FlowRunFilter { return client.FlowRunFilter{FlowID: id} }
