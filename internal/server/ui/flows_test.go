@@ -8,7 +8,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/chromedp/chromedp"
+
 	"github.com/reevehq/reeve/client"
+	"github.com/reevehq/reeve/internal/testenv"
 )
 
 const typedParams = `"parameters":[` +
@@ -114,3 +117,39 @@ func TestFlowPages(t *testing.T) {
 }
 
 func clientFilterFlow(id string) client.FlowRunFilter { return client.FlowRunFilter{FlowID: id} }
+
+// TestBrowserRunForm: in a browser, a user opens a flow from the flows
+// list, fills its run form and lands on the new run's page, which shows
+// the typed parameters.
+func TestBrowserRunForm(t *testing.T) {
+	ctx := testenv.Chrome(t)
+	e := newEnv(t)
+	fl := e.flow("etl", typedParams)
+	b := &browser{t: t, ctx: ctx}
+	b.do("open the sign-in page", chromedp.Navigate(e.url+"/ui/login?next=/ui/flows"), chromedp.WaitVisible(chromedp.CSS("#token")))
+	b.do("sign in", chromedp.SendKeys(chromedp.CSS("#token"), e.admin), chromedp.Click(chromedp.CSS("#sign-in")))
+	b.at("the flows list", func(s string) bool { return s == "/ui/flows" })
+	b.do("open the flow", chromedp.WaitVisible(chromedp.CSS("#flows")), chromedp.Click(chromedp.CSS(`#flows a[href="/ui/flows/`+fl.ID+`"]`)))
+	b.at("the flow page", func(s string) bool { return s == "/ui/flows/"+fl.ID })
+	b.do("fill the run form", chromedp.WaitVisible(chromedp.CSS("#run-form")),
+		chromedp.SendKeys(chromedp.CSS("#p-day"), "2026-11-26"),
+		chromedp.SendKeys(chromedp.CSS("#p-count"), "12"),
+		chromedp.SetValue(chromedp.CSS("#p-dry"), "true"),
+		chromedp.Click(chromedp.CSS("#run")))
+	path := b.at("the new run's page", func(s string) bool { return strings.HasPrefix(s, "/ui/runs/") })
+	id := strings.TrimPrefix(path, "/ui/runs/")
+	b.do("see the run", chromedp.WaitVisible(chromedp.CSS("#run-state")))
+	facts := b.text(".facts")
+	for _, want := range []string{`count=12`, `day="2026-11-26"`, `dry=true`} {
+		if !strings.Contains(facts, want) {
+			t.Errorf("the new run's page shows %q, want %s", facts, want)
+		}
+	}
+	rd, err := e.api.FlowRun(context.Background(), id)
+	if err != nil {
+		t.Fatalf("the page's run %q: %v", id, err)
+	}
+	if rd.FlowRun.FlowID != fl.ID {
+		t.Errorf("the new run is of flow %s, want %s", rd.FlowRun.FlowID, fl.ID)
+	}
+}
