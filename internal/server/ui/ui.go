@@ -118,6 +118,7 @@ func (u *UI) routes() *http.ServeMux {
 	mux.HandleFunc("POST /ui/preferences", u.post(u.savePreferences))
 	mux.HandleFunc("GET /ui/runs", u.page(u.runsPage))
 	mux.HandleFunc("GET /ui/runs/{id}", u.page(u.runPage))
+	mux.HandleFunc("GET /ui/runs/{id}/events", u.runEvents)
 	mux.HandleFunc("POST /ui/runs/{id}/cancel", u.post(u.cancelRun))
 	mux.HandleFunc("GET /ui/flows", u.page(u.flowsPage))
 	mux.HandleFunc("GET /ui/flows/{id}", u.page(u.flowPage))

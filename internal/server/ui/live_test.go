@@ -1,0 +1,440 @@
+package ui_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/reevehq/reeve/api"
+	"github.com/reevehq/reeve/client"
+	"github.com/reevehq/reeve/internal/state"
+	"github.com/reevehq/reeve/internal/testenv"
+)
+
+// runner is the API client of a run's program: it writes with a run token.
+type runner struct {
+	t   testing.TB
+	id  string
+	api *client.Client
+	ver map[string]int64 // task key → version
+}
+
+func (e *env) runner(id string) *runner {
+	e.t.Helper()
+	nt, err := e.api.MintRunToken(context.Background(), id)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	cl, err := client.New(e.url, nt.Secret)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return &runner{t: e.t, id: id, api: cl, ver: map[string]int64{}}
+}
+
+// task moves a task run to kind.
+func (rn *runner) task(key string, kind state.Kind, msg string) {
+	rn.t.Helper()
+	trs, err := rn.api.WriteTaskRunStates(context.Background(), rn.id, []api.TaskRunWrite{{Key: key, Task: key, ExpectVersion: rn.ver[key], State: state.State{Kind: kind, Message: msg, Time: time.Now()}}})
+	if err != nil {
+		rn.t.Fatal(err)
+	}
+	for _, tr := range trs {
+		rn.ver[tr.Key] = tr.Version
+	}
+}
+
+// run moves the run to kind.
+func (rn *runner) run(kind state.Kind, msg string) {
+	rn.t.Helper()
+	ctx := context.Background()
+	det, err := rn.api.FlowRun(ctx, rn.id)
+	if err != nil {
+		rn.t.Fatal(err)
+	}
+	if _, err := rn.api.SetFlowRunState(ctx, rn.id, api.SetState{State: state.State{Kind: kind, Message: msg, Time: time.Now()}, ExpectVersion: det.FlowRun.Version}); err != nil {
+		rn.t.Fatal(err)
+	}
+}
+
+func (rn *runner) logs(lines ...string) {
+	rn.t.Helper()
+	var ls []api.LogLine
+	for _, l := range lines {
+		level, msg, _ := strings.Cut(l, " ")
+		ls = append(ls, api.LogLine{Time: time.Now(), Level: level, Message: msg})
+	}
+	if err := rn.api.AppendLogs(context.Background(), rn.id, ls); err != nil {
+		rn.t.Fatal(err)
+	}
+}
+
+// sse is one server-sent event.
+type sse struct {
+	id, event, data string
+}
+
+// stream is an open event stream of the UI.
+type stream struct {
+	t      testing.TB
+	events chan sse
+	cancel func()
+	status int
+	seen   []sse // every event read
+}
+
+// events opens path as an event stream with the user's cookies.
+func (u *user) events(path, lastID string) *stream {
+	u.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	req, err := http.NewRequestWithContext(ctx, "GET", u.e.url+path, nil)
+	if err != nil {
+		u.t.Fatal(err)
+	}
+	req.Header.Set("Accept", "text/event-stream")
+	if lastID != "" {
+		req.Header.Set("Last-Event-ID", lastID)
+	}
+	res, err := u.hc.Do(req)
+	if err != nil {
+		cancel()
+		u.t.Fatal(err)
+	}
+	s := &stream{t: u.t, events: make(chan sse, 1000), cancel: func() { cancel(); res.Body.Close() }, status: res.StatusCode}
+	u.t.Cleanup(s.cancel)
+	if res.StatusCode != http.StatusOK {
+		close(s.events)
+		return s
+	}
+	if ct := res.Header.Get("Content-Type"); ct != "text/event-stream" {
+		u.t.Errorf("events Content-Type %q", ct)
+	}
+	go func() {
+		defer close(s.events)
+		sc := bufio.NewScanner(res.Body)
+		sc.Buffer(nil, 1<<20)
+		var ev sse
+		for sc.Scan() {
+			line := sc.Text()
+			switch {
+			case line == "":
+				if ev.event != "" {
+					s.events <- ev
+				}
+				ev = sse{}
+			case strings.HasPrefix(line, "id: "):
+				ev.id = line[4:]
+			case strings.HasPrefix(line, "event: "):
+				ev.event = line[7:]
+			case strings.HasPrefix(line, "data: "):
+				ev.data = line[6:]
+			}
+		}
+	}()
+	return s
+}
+
+// next returns the next event, failing after a while without one; ok is
+// false at the end of the stream.
+func (s *stream) next() (sse, bool) {
+	s.t.Helper()
+	select {
+	case ev, ok := <-s.events:
+		if ok {
+			s.seen = append(s.seen, ev)
+		}
+		return ev, ok
+	case <-time.After(10 * time.Second):
+		s.t.Fatal("no event in 10s")
+	}
+	return sse{}, false
+}
+
+// want reads events until one of kind whose data has every one of parts.
+func (s *stream) want(event string, parts ...string) sse {
+	s.t.Helper()
+	var seen []string
+	for {
+		ev, ok := s.next()
+		if !ok {
+			s.t.Fatalf("the stream ended before a %s event with %q; it sent %s", event, parts, seen)
+		}
+		seen = append(seen, ev.event+" "+ev.data)
+		if ev.event != event {
+			continue
+		}
+		all := true
+		for _, p := range parts {
+			all = all && strings.Contains(ev.data, p)
+		}
+		if all {
+			return ev
+		}
+	}
+}
+
+// TestLiveEvents: the run page's event stream sends a run's state, its
+// task runs' states and new log lines as a runner writes them, resumes
+// after Last-Event-ID without repeating lines, refuses a signed-out user,
+// and ends once the run finished and everything was sent.
+func TestLiveEvents(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.flow("etl", "")
+	run := e.run("etl", "")
+	rn := e.runner(run.ID)
+	rn.run(state.Running, "")
+	rn.logs("INFO before the page")
+	path := "/ui/runs/" + run.ID + "/events"
+
+	u := e.user()
+	if s := u.events(path, ""); s.status != http.StatusUnauthorized {
+		t.Fatalf("signed out: events = %d, want 401", s.status)
+	}
+	u.signIn(e.admin)
+	if s := u.events("/ui/runs/nope/events", ""); s.status != http.StatusNotFound {
+		t.Errorf("events of no run = %d, want 404", s.status)
+	}
+
+	// The page showed line 1 (its ID is in the page); the stream starts after it.
+	page := u.mustGet("/ui/runs/" + run.ID + "?tab=logs")
+	page.contains(t, `data-live`, `data-n="1"`, `id="run-head" data-run="`+run.ID+`"`)
+	lines, err := e.api.Logs(context.Background(), run.ID, client.LogQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := lines.Logs[0].ID
+	page.contains(t, fmt.Sprintf(`data-after="%d"`, first))
+
+	s := u.events(fmt.Sprintf("%s?after=%d&n=1", path, first), "")
+	s.want("run", `"state":"Running"`, `"class":"active"`)
+	rn.task("extract", state.Running, "")
+	s.want("task", `"key":"extract"`, `"state":"Running"`)
+	rn.logs("INFO line two", "WARN line three")
+	defer noLine(t, s, "before the page")
+	two := s.want("log", `"message":"line two"`, `"n":2`, `"level":"INFO"`)
+	three := s.want("log", `"message":"line three"`, `"n":3`)
+	var l3 struct {
+		ID int64 `json:"id"`
+		N  int   `json:"n"`
+	}
+	if err = json.Unmarshal([]byte(three.data), &l3); err != nil {
+		t.Fatal(err)
+	}
+	if want := fmt.Sprintf("%d.3", l3.ID); three.id != want {
+		t.Errorf("the third line's event id is %q, want %q", three.id, want)
+	}
+	if two.id == three.id {
+		t.Errorf("two events share id %q", two.id)
+	}
+	// A change of a task's state is sent.
+	rn.task("extract", state.Success, "")
+	ev := s.want("task", `"key":"extract"`)
+	if !strings.Contains(ev.data, `"state":"Success"`) {
+		t.Errorf("the task event after Running is %s, want Success", ev.data)
+	}
+	s.cancel()
+
+	// Resume after line 3: line 4 comes, lines 1 to 3 do not.
+	rn.logs("INFO line four")
+	s = u.events(path, three.id)
+	defer noLine(t, s, "before the page", "line two", "line three")
+	s.want("run", `"state":"Running"`)
+	s.want("log", `"message":"line four"`, `"n":4`)
+	rn.task("load", state.Running, "")
+	s.want("task", `"key":"load"`, `"state":"Running"`, `"attempt"`)
+	rn.logs("INFO last words")
+	rn.run(state.Success, "all done")
+	s.want("run", `"state":"Success"`, `"message":"all done"`, `"finished":true`)
+	s.want("end", `"state":"Success"`)
+	// The stream ends after end; nothing of lines 1 to 3 came again.
+	for {
+		ev, ok := s.next()
+		if !ok {
+			break
+		}
+		t.Errorf("after end: %s %s", ev.event, ev.data)
+	}
+
+	// A finished run's stream sends its state and ends at once;
+	// logs=0 sends no lines.
+	s = u.events(path+"?logs=0", "")
+	var got []string
+	for {
+		ev, ok := s.next()
+		if !ok {
+			break
+		}
+		got = append(got, ev.event)
+	}
+	if strings.Join(got, ",") != "task,task,run,end" {
+		t.Errorf("a finished run's stream with logs=0 sent %v, want task,task,run,end", got)
+	}
+	if s := u.events(path, "garbage"); s.status != http.StatusBadRequest {
+		t.Errorf("a bad Last-Event-ID = %d, want 400", s.status)
+	}
+}
+
+// noLine fails the test if the stream sent a log line with one of msgs.
+func noLine(t *testing.T, s *stream, msgs ...string) {
+	t.Helper()
+	for _, ev := range s.seen {
+		for _, m := range msgs {
+			if ev.event == "log" && strings.Contains(ev.data, `"message":"`+m+`"`) {
+				t.Errorf("the stream sent the line %q, which the page already had: %s", m, ev.data)
+			}
+		}
+	}
+}
+
+// TestLiveResumeRepeatsNoLine: a stream resumed with Last-Event-ID sends
+// exactly the lines after it.
+func TestLiveResumeRepeatsNoLine(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.flow("etl", "")
+	run := e.run("etl", "")
+	rn := e.runner(run.ID)
+	rn.run(state.Running, "")
+	for i := range 5 {
+		rn.logs(fmt.Sprintf("INFO line %d", i+1))
+	}
+	u := e.user()
+	u.signIn(e.admin)
+	path := "/ui/runs/" + run.ID + "/events"
+	s := u.events(path, "")
+	var ids []string
+	for range 5 {
+		ids = append(ids, s.want("log").id)
+	}
+	s.cancel()
+	rn.logs("INFO line 6")
+	rn.run(state.Failed, "boom")
+	s = u.events(path, ids[2])
+	var msgs []string
+	for {
+		ev, ok := s.next()
+		if !ok {
+			break
+		}
+		if ev.event == "log" {
+			var l struct {
+				N       int    `json:"n"`
+				Message string `json:"message"`
+			}
+			_ = json.Unmarshal([]byte(ev.data), &l)
+			msgs = append(msgs, fmt.Sprintf("%d:%s", l.N, l.Message))
+		}
+	}
+	if got := strings.Join(msgs, ","); got != "4:line 4,5:line 5,6:line 6" {
+		t.Errorf("resumed after line 3, the stream sent %s", got)
+	}
+}
+
+// waitJS waits until a JavaScript expression is true.
+func (b *browser) waitJS(what, expr string) {
+	b.t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		if evalIn[bool](b, expr) {
+			return
+		}
+		if time.Now().After(deadline) {
+			b.t.Fatalf("timed out waiting until %s (%s)", what, expr)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestBrowserLiveRun: a run's page follows the run without a reload: a
+// task's state changes and a new task gets a row, new log lines are
+// appended (followed at the bottom, counted in a "new lines" button when
+// the reader scrolled up), and the header's badge turns Success.
+func TestBrowserLiveRun(t *testing.T) {
+	ctx := testenv.Chrome(t)
+	e := newEnv(t)
+	e.flow("etl", "")
+	run := e.run("etl", "")
+	rn := e.runner(run.ID)
+	rn.run(state.Running, "")
+	rn.task("extract", state.Running, "")
+	var first []string
+	for i := range 150 {
+		first = append(first, fmt.Sprintf("INFO row batch %d read", i+1))
+	}
+	rn.logs(first...)
+	b := &browser{t: t, ctx: ctx}
+	page := e.url + "/ui/runs/" + run.ID
+
+	b.do("open the run", chromedp.Navigate(page), chromedp.WaitVisible(chromedp.CSS("#token")))
+	b.do("sign in", chromedp.SendKeys(chromedp.CSS("#token"), e.admin), chromedp.Click(chromedp.CSS("#sign-in")))
+	b.at("the run page", func(s string) bool { return s == "/ui/runs/"+run.ID })
+	b.do("see the tasks", chromedp.WaitVisible(chromedp.CSS(`#tasks tr[data-task="extract"]`)))
+	evalIn[int](b, `window.__marker = 1`)
+
+	// The tasks tab: a state changes in place, a new task gets a row.
+	rn.task("extract", state.Success, "")
+	rn.task("load", state.Running, "loading")
+	b.waitJS("extract is Success", `!!document.querySelector('#tasks tr[data-task="extract"] td:nth-child(2) [data-state="Success"]')`)
+	b.waitJS("load has a row", `!!document.querySelector('#tasks tr[data-task="load"] td:nth-child(2) [data-state="Running"]')`)
+	if s := b.text(`#tasks tr[data-task="load"] td:nth-child(5)`); s != "loading" {
+		t.Errorf("load's message reads %q", s)
+	}
+	if m := evalIn[int](b, `window.__marker || 0`); m != 1 {
+		t.Fatal("the tasks tab was reloaded")
+	}
+
+	// The logs tab at the bottom follows new lines.
+	b.do("open the logs", chromedp.Click(chromedp.CSS("#tab-logs")))
+	b.at("the logs tab", func(s string) bool { return strings.HasSuffix(s, "?tab=logs") })
+	b.do("see the logs", chromedp.WaitVisible(chromedp.CSS("#L150")))
+	evalIn[int](b, `window.__marker = 2`)
+	evalIn[chromedp.Void](b, `window.scrollTo(0, document.documentElement.scrollHeight)`)
+	rn.logs("INFO hello from the runner")
+	b.waitJS("line 151 appears", `!!document.getElementById("L151")`)
+	if s := b.text("#L151 .msg"); s != "hello from the runner" {
+		t.Errorf("line 151 reads %q", s)
+	}
+	b.waitJS("the page follows to the bottom", `window.innerHeight + window.scrollY >= document.documentElement.scrollHeight - 2`)
+	if !evalIn[bool](b, `document.getElementById("new-lines").hidden`) {
+		t.Error("at the bottom, the new lines button shows")
+	}
+
+	// Scrolled up, the reader stays put and is told of new lines.
+	evalIn[chromedp.Void](b, `window.scrollTo(0, 0)`)
+	rn.logs("WARN one more", "ERROR and another")
+	b.waitJS("line 153 appears", `!!document.getElementById("L153")`)
+	b.waitJS("the new lines button shows", `!document.getElementById("new-lines").hidden`)
+	if s := b.text("#new-lines"); !strings.HasPrefix(s, "2 new lines") {
+		t.Errorf("the button reads %q, want 2 new lines", s)
+	}
+	if y := evalIn[float64](b, `window.scrollY`); y != 0 {
+		t.Errorf("scrolled up, the page moved to %v", y)
+	}
+	if s := b.text("#log-count"); s != "153 of 153 lines." {
+		t.Errorf("the line count reads %q, want 153 of 153 lines.", s)
+	}
+	b.do("jump to the new lines", chromedp.Click(chromedp.CSS("#new-lines")))
+	b.waitJS("at the bottom", `window.innerHeight + window.scrollY >= document.documentElement.scrollHeight - 2`)
+	b.waitJS("the button hides", `document.getElementById("new-lines").hidden`)
+
+	// The run finishes: the badge turns Success.
+	rn.run(state.Success, "all done")
+	b.waitJS("the badge is Success", `!!document.querySelector('#run-state [data-state="Success"].state-ok')`)
+	if s := b.text("#run-state"); !strings.Contains(s, "Success") || !strings.Contains(s, "all done") {
+		t.Errorf("the run's state reads %q", s)
+	}
+	if m := evalIn[int](b, `window.__marker || 0`); m != 2 {
+		t.Fatal("the logs tab was reloaded")
+	}
+	if n := b.count("#log li[id^=L]"); n != 153 {
+		t.Errorf("the log shows %d lines, want 153 (none twice)", n)
+	}
+}
