@@ -438,3 +438,59 @@ func TestBrowserLiveRun(t *testing.T) {
 		t.Errorf("the log shows %d lines, want 153 (none twice)", n)
 	}
 }
+
+// TestBrowserLiveHiddenAndFallback: a hidden tab holds no stream and
+// catches up when shown again, with no line twice; when the stream keeps
+// failing, the page refreshes its parts by polling, still without a reload.
+func TestBrowserLiveHiddenAndFallback(t *testing.T) {
+	ctx := testenv.Chrome(t)
+	e := newEnv(t)
+	e.flow("etl", "")
+	run := e.run("etl", "")
+	rn := e.runner(run.ID)
+	rn.run(state.Running, "")
+	rn.logs("INFO one", "INFO two")
+	b := &browser{t: t, ctx: ctx}
+	b.do("open the run's logs", chromedp.Navigate(e.url+"/ui/runs/"+run.ID+"?tab=logs"), chromedp.WaitVisible(chromedp.CSS("#token")))
+	b.do("sign in", chromedp.SendKeys(chromedp.CSS("#token"), e.admin), chromedp.Click(chromedp.CSS("#sign-in")))
+	b.at("the logs tab", func(s string) bool { return s == "/ui/runs/"+run.ID+"?tab=logs" })
+	b.do("see the logs", chromedp.WaitVisible(chromedp.CSS("#L2")))
+	evalIn[int](b, `window.__marker = 1`)
+	visibility := func(hidden bool) {
+		t.Helper()
+		evalIn[chromedp.Void](b, fmt.Sprintf(`Object.defineProperty(document, "hidden", {configurable: true, get: () => %v}); document.dispatchEvent(new Event("visibilitychange"))`, hidden))
+	}
+
+	// Hidden: nothing arrives.
+	rn.logs("INFO three")
+	b.waitJS("line 3 appears", `!!document.getElementById("L3")`)
+	visibility(true)
+	rn.logs("INFO four", "INFO five")
+	time.Sleep(1500 * time.Millisecond)
+	if n := b.count("#log li[id^=L]"); n != 3 {
+		t.Errorf("while hidden the log went from 3 to %d lines", n)
+	}
+	// Shown: the lines written meanwhile come, none twice.
+	visibility(false)
+	b.waitJS("line 5 appears", `!!document.getElementById("L5")`)
+	time.Sleep(500 * time.Millisecond)
+	if ids := evalIn[string](b, `[...document.querySelectorAll("#log li[id^=L]")].map(e => e.id).join(",")`); ids != "L1,L2,L3,L4,L5" {
+		t.Errorf("after showing the tab the log is %s", ids)
+	}
+
+	// A stream that cannot be opened gives way to polling the page.
+	visibility(true)
+	evalIn[chromedp.Void](b, `window.__opened = 0; window.EventSource = function () { var s = this; window.__opened++; s.readyState = 2; s.close = function () {}; s.addEventListener = function () {}; setTimeout(function () { if (s.onerror) { s.onerror(new Event("error")); } }, 10); }; window.EventSource.CLOSED = 2`)
+	visibility(false)
+	b.waitJS("the failing stream was tried", `window.__opened === 1`)
+	rn.logs("WARN six")
+	rn.run(state.Failed, "it broke")
+	b.waitJS("the badge is Failed", `!!document.querySelector('#run-state [data-state="Failed"]')`)
+	b.waitJS("line 6 appears", `!!document.getElementById("L6")`)
+	if m := evalIn[int](b, `window.__marker || 0`); m != 1 {
+		t.Fatal("the page was reloaded")
+	}
+	if n := evalIn[int](b, `window.__opened`); n != 1 {
+		t.Errorf("after falling back to polling, %d streams were opened, want 1", n)
+	}
+}
