@@ -34,10 +34,14 @@ import (
 // connection the run's and its task runs' current states are sent once,
 // since the page may have missed changes, then only their changes.
 
-// Timings of the live stream.
+// Timings of the live stream. A stream ends after liveMaxAge and the
+// browser reconnects with Last-Event-ID (seamless: it resumes where it
+// was), so no stream holds a connection open for ever: a server that
+// closes waits for its requests to end.
 var (
 	livePoll      = 250 * time.Millisecond
 	liveKeepalive = 15 * time.Second
+	liveMaxAge    = 20 * time.Second
 )
 
 // liveLogBatch bounds the log lines read in one poll; more wait for the
@@ -159,6 +163,8 @@ func (u *UI) runEvents(w http.ResponseWriter, r *http.Request) {
 	defer poll.Stop()
 	keepalive := time.NewTicker(liveKeepalive)
 	defer keepalive.Stop()
+	maxAge := time.NewTimer(liveMaxAge)
+	defer maxAge.Stop()
 	send := func(event string, v any) {
 		data, _ := json.Marshal(v)
 		fmt.Fprintf(w, "id: %d.%d\nevent: %s\ndata: %s\n\n", after, n, event, data)
@@ -222,6 +228,8 @@ func (u *UI) runEvents(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-ctx.Done():
 			return
+		case <-maxAge.C:
+			return // the browser reconnects after the retry interval
 		case <-keepalive.C:
 			fmt.Fprint(w, ": keepalive\n\n")
 			flusher.Flush()
