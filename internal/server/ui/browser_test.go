@@ -96,8 +96,10 @@ func jsString(s string) string {
 // failed runs, opens the failure, searches its logs, and reload and Back
 // bring back exactly each view.
 func TestBrowserTriage(t *testing.T) {
-	ctx := testenv.Chrome(t)
 	e := newEnv(t)
+	// The browser after the server: its cleanup runs first, so no page
+	// still holds a stream when the server closes.
+	ctx := testenv.Chrome(t)
 	e.flow("etl", "")
 	e.flow("report", "")
 	ok := e.run("etl", "")

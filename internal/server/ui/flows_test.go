@@ -122,8 +122,10 @@ func clientFilterFlow(id string) client.FlowRunFilter { return client.FlowRunFil
 // list, fills its run form and lands on the new run's page, which shows
 // the typed parameters.
 func TestBrowserRunForm(t *testing.T) {
-	ctx := testenv.Chrome(t)
 	e := newEnv(t)
+	// The browser after the server: its cleanup runs first, so no page
+	// still holds a stream when the server closes.
+	ctx := testenv.Chrome(t)
 	fl := e.flow("etl", typedParams)
 	b := &browser{t: t, ctx: ctx}
 	b.do("open the sign-in page", chromedp.Navigate(e.url+"/ui/login?next=/ui/flows"), chromedp.WaitVisible(chromedp.CSS("#token")))

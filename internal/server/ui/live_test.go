@@ -358,8 +358,10 @@ func (b *browser) waitJS(what, expr string) {
 // appended (followed at the bottom, counted in a "new lines" button when
 // the reader scrolled up), and the header's badge turns Success.
 func TestBrowserLiveRun(t *testing.T) {
-	ctx := testenv.Chrome(t)
 	e := newEnv(t)
+	// The browser after the server: its cleanup runs first, so no page
+	// still holds a stream when the server closes.
+	ctx := testenv.Chrome(t)
 	e.flow("etl", "")
 	run := e.run("etl", "")
 	rn := e.runner(run.ID)
@@ -443,8 +445,10 @@ func TestBrowserLiveRun(t *testing.T) {
 // catches up when shown again, with no line twice; when the stream keeps
 // failing, the page refreshes its parts by polling, still without a reload.
 func TestBrowserLiveHiddenAndFallback(t *testing.T) {
-	ctx := testenv.Chrome(t)
 	e := newEnv(t)
+	// The browser after the server: its cleanup runs first, so no page
+	// still holds a stream when the server closes.
+	ctx := testenv.Chrome(t)
 	e.flow("etl", "")
 	run := e.run("etl", "")
 	rn := e.runner(run.ID)
