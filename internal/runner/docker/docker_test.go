@@ -80,7 +80,7 @@ func TestOOMKilled(t *testing.T) {
 	spec.Memory = "64Mi"
 	out := runnertest.NewOutput()
 	spec.Output = out.Add
-	exit := wait(t, start(t, r, spec))
+	exit := runnertest.Wait(t, runnertest.Start(t, r, spec))
 	if exit.Success() || exit.Signal != "SIGKILL (killed)" || exit.Code != 137 {
 		t.Fatalf("exit = %+v, want killed (137, SIGKILL)\noutput:\n%s", exit, out)
 	}
@@ -172,7 +172,7 @@ echo '{"ServerURL": "'"$server"'", "Username": %q, "Secret": %q}'
 	spec.Output = out.Add
 	notes := runnertest.NewOutput()
 	spec.Note = notes.Note
-	exit := wait(t, start(t, r, spec))
+	exit := runnertest.Wait(t, runnertest.Start(t, r, spec))
 	if !exit.Success() || !out.Has(runner.Stdout, "pulled with a password") {
 		t.Fatalf("exit = %+v, want status 0 and the program's line\noutput:\n%s", exit, out)
 	}
@@ -241,7 +241,7 @@ func TestAPIURL(t *testing.T) {
 				}
 				out.Add(l)
 			}
-			exit := wait(t, start(t, r, spec))
+			exit := runnertest.Wait(t, runnertest.Start(t, r, spec))
 			if !exit.Success() {
 				t.Fatalf("exit = %+v\noutput:\n%s", exit, out)
 			}
@@ -324,7 +324,7 @@ wget -qO- "$REEVE_API_URL/ping"; echo`, nil)
 		t.Fatalf("Recover: %v", err)
 	}
 	writeFile(t, spec.Env["RELEASE"], "", 0o644)
-	if exit := wait(t, h2); !exit.Success() || !out2.Has(runner.Stdout, "pong from the server") {
+	if exit := runnertest.Wait(t, h2); !exit.Success() || !out2.Has(runner.Stdout, "pong from the server") {
 		t.Errorf("exit = %+v, want status 0 and the server's answer\noutput:\n%s", exit, out2)
 	}
 }
@@ -350,7 +350,7 @@ wget -qO- "$REEVE_API_URL/ping"; echo`, nil)
 		spec.Env = map[string]string{"RELEASE": filepath.Join(tmp, release)}
 		out, notes := runnertest.NewOutput(), runnertest.NewOutput()
 		spec.Output, spec.Note = out.Add, notes.Note
-		h := start(t, r, spec)
+		h := runnertest.Start(t, r, spec)
 		out.WaitFor(t, runner.Stdout, "started")
 		return spec, h, out, notes
 	}
@@ -370,14 +370,14 @@ wget -qO- "$REEVE_API_URL/ping"; echo`, nil)
 	}
 
 	writeFile(t, filepath.Join(tmp, "a"), "", 0o644)
-	if exit := wait(t, hA); !exit.Success() || !outA.Has(runner.Stdout, "pong from the server") {
+	if exit := runnertest.Wait(t, hA); !exit.Success() || !outA.Has(runner.Stdout, "pong from the server") {
 		t.Errorf("the first agent's container: exit = %+v, want status 0 and the server's answer\noutput:\n%s", exit, outA)
 	}
 	if err := a.Close(); err != nil { // the first agent exits, and its relay with it
 		t.Fatal(err)
 	}
 	writeFile(t, filepath.Join(tmp, "b"), "", 0o644)
-	if exit := wait(t, hB); !exit.Success() || !outB.Has(runner.Stdout, "pong from the server") {
+	if exit := runnertest.Wait(t, hB); !exit.Success() || !outB.Has(runner.Stdout, "pong from the server") {
 		t.Errorf("the second agent's container, after the first agent exited: exit = %+v, want status 0 and the server's answer\noutput:\n%s", exit, outB)
 	}
 }
@@ -394,7 +394,7 @@ func TestAgentEnv(t *testing.T) {
 	spec.Env = map[string]string{"LEVEL": "from the run"}
 	out := runnertest.NewOutput()
 	spec.Output = out.Add
-	exit := wait(t, start(t, r, spec))
+	exit := runnertest.Wait(t, runnertest.Start(t, r, spec))
 	want := "region=eu-west-1 level=from the run run=" + spec.FlowRunID
 	if !exit.Success() || !out.Has(runner.Stdout, want) {
 		t.Errorf("exit = %+v, want status 0 and %q\noutput:\n%s", exit, want, out)
@@ -522,7 +522,7 @@ func TestContainer(t *testing.T) {
 	spec.Attempt = 3
 	out := runnertest.NewOutput()
 	spec.Output = out.Add
-	h := start(t, r, spec)
+	h := runnertest.Start(t, r, spec)
 	out.WaitFor(t, runner.Stdout, "ready")
 
 	c := e.container(t, spec.FlowRunID)
@@ -549,7 +549,7 @@ func TestContainer(t *testing.T) {
 	if err := h.Stop(t.Context(), 0); err != nil {
 		t.Fatal(err)
 	}
-	if exit := wait(t, h); exit.Signal != "SIGKILL (killed)" {
+	if exit := runnertest.Wait(t, h); exit.Signal != "SIGKILL (killed)" {
 		t.Errorf("exit = %+v, want killed", exit)
 	}
 	// Once it ended, the container is gone.
@@ -647,7 +647,7 @@ while :; do sleep 0.05; done`, nil)
 	if err := h2.Stop(t.Context(), timeout); err != nil {
 		t.Fatal(err)
 	}
-	exit := wait(t, h2)
+	exit := runnertest.Wait(t, h2)
 	if exit.Code != 5 {
 		t.Errorf("exit = %+v, want status 5 from the TERM trap", exit)
 	}
@@ -1100,31 +1100,10 @@ func writeFile(t *testing.T, path, data string, mode os.FileMode) {
 	}
 }
 
-func start(t *testing.T, r runner.Runner, spec runner.Spec) runner.Handle {
-	t.Helper()
-	h, err := r.Start(t.Context(), spec)
-	if err != nil {
-		t.Fatalf("Start: %v", err)
-	}
-	t.Cleanup(func() { stop(h) })
-	return h
-}
-
 // stop stops a program and waits for it, for cleanups.
 func stop(h runner.Handle) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	_ = h.Stop(ctx, 0)
 	_, _ = h.Wait(ctx)
-}
-
-func wait(t *testing.T, h runner.Handle) runner.Exit {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), timeout)
-	defer cancel()
-	exit, err := h.Wait(ctx)
-	if err != nil {
-		t.Fatalf("Wait: %v (the program did not exit within %v)", err, timeout)
-	}
-	return exit
 }

@@ -71,8 +71,8 @@ echo "to stderr" >&2
 printf 'no line break'
 `), out)
 		spec.Env = map[string]string{"CUSTOM": "a value", runner.EnvAPIToken: "not the contract's"}
-		h := start(t, r, spec)
-		exit := wait(t, h)
+		h := Start(t, r, spec)
+		exit := Wait(t, h)
 		if !exit.Success() {
 			t.Fatalf("exit = %+v (%s), want status 0\noutput:\n%s", exit, exit, out)
 		}
@@ -101,8 +101,8 @@ printf 'no line break'
 	t.Run("ExitStatus", func(t *testing.T) {
 		t.Parallel()
 		r := cfg.New(t, t.TempDir())
-		h := start(t, r, newSpec(cfg.Program(t, "echo bye >&2\nexit 3"), nil))
-		exit := wait(t, h)
+		h := Start(t, r, newSpec(cfg.Program(t, "echo bye >&2\nexit 3"), nil))
+		exit := Wait(t, h)
 		if exit.Code != 3 || exit.Success() || exit.StartErr != nil || exit.Signal != "" {
 			t.Fatalf("exit = %+v, want status 3", exit)
 		}
@@ -117,7 +117,7 @@ printf 'no line break'
 		storage := cfg.Missing(t)
 		h, err := r.Start(t.Context(), newSpec(storage, nil))
 		if err == nil {
-			exit := wait(t, h)
+			exit := Wait(t, h)
 			if exit.StartErr == nil {
 				t.Fatalf("a missing program started: exit %+v", exit)
 			}
@@ -133,7 +133,7 @@ printf 'no line break'
 		t.Parallel()
 		r := cfg.New(t, t.TempDir())
 		out := NewOutput()
-		h := start(t, r, newSpec(cfg.Program(t, `
+		h := Start(t, r, newSpec(cfg.Program(t, `
 trap 'echo got TERM; exit 7' TERM
 echo ready
 while :; do sleep 0.05; done
@@ -142,7 +142,7 @@ while :; do sleep 0.05; done
 		if err := h.Stop(t.Context(), timeout); err != nil {
 			t.Fatalf("Stop: %v", err)
 		}
-		exit := wait(t, h)
+		exit := Wait(t, h)
 		if exit.Code != 7 {
 			t.Fatalf("exit = %+v, want status 7 from the TERM trap\noutput:\n%s", exit, out)
 		}
@@ -158,7 +158,7 @@ while :; do sleep 0.05; done
 		t.Parallel()
 		r := cfg.New(t, t.TempDir())
 		out := NewOutput()
-		h := start(t, r, newSpec(cfg.Program(t, `
+		h := Start(t, r, newSpec(cfg.Program(t, `
 trap '' TERM
 echo ready
 while :; do sleep 0.05; done
@@ -167,7 +167,7 @@ while :; do sleep 0.05; done
 		if err := h.Stop(t.Context(), 50*time.Millisecond); err != nil {
 			t.Fatalf("Stop: %v", err)
 		}
-		exit := wait(t, h)
+		exit := Wait(t, h)
 		if exit.Signal == "" || exit.Success() {
 			t.Fatalf("exit = %+v, want killed by a signal", exit)
 		}
@@ -187,7 +187,7 @@ while [ ! -e "$RELEASE" ]; do sleep 0.02; done
 echo after
 `), out)
 		spec.Env = map[string]string{"RELEASE": release}
-		h := start(t, cfg.New(t, dir), spec)
+		h := Start(t, cfg.New(t, dir), spec)
 		out.WaitFor(t, runner.Stdout, "before")
 
 		// The agent restarts: a new runner on the same directory finds the
@@ -215,11 +215,11 @@ echo after
 		if err := os.WriteFile(release, nil, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		exit2 := wait(t, h2)
+		exit2 := Wait(t, h2)
 		if !exit2.Success() && !exit2.Unknown {
 			t.Errorf("recovered exit = %+v, want status 0 or unknown", exit2)
 		}
-		if exit := wait(t, h); !exit.Success() {
+		if exit := Wait(t, h); !exit.Success() {
 			t.Errorf("exit = %+v, want status 0", exit)
 		}
 		if out2.Has(runner.Stdout, "before") {
@@ -263,7 +263,9 @@ func newSpec(storage api.Storage, out *Output) runner.Spec {
 	return s
 }
 
-func start(t *testing.T, r runner.Runner, spec runner.Spec) runner.Handle {
+// Start starts spec with r, failing the test if it does not start, and
+// stops the program (and waits for it) when the test ends.
+func Start(t *testing.T, r runner.Runner, spec runner.Spec) runner.Handle {
 	t.Helper()
 	h, err := r.Start(t.Context(), spec)
 	if err != nil {
@@ -279,7 +281,9 @@ func start(t *testing.T, r runner.Runner, spec runner.Spec) runner.Handle {
 	return h
 }
 
-func wait(t *testing.T, h runner.Handle) runner.Exit {
+// Wait waits for the program of h to exit, failing the test after the
+// suite's timeout.
+func Wait(t *testing.T, h runner.Handle) runner.Exit {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), timeout)
 	defer cancel()
