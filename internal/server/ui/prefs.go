@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/reevehq/reeve/internal/errs"
 	"github.com/reevehq/reeve/internal/state"
 )
 
@@ -202,4 +203,42 @@ func stateBadge(k state.Kind) template.HTML {
 var funcs = template.FuncMap{
 	"state":    stateBadge,
 	"duration": duration,
+}
+
+type prefsData struct {
+	Themes []string
+	Zones  []string
+}
+
+func (u *UI) preferencesPage(w http.ResponseWriter, r *http.Request, s *session, v *view) (string, error) {
+	v.Title = "Preferences"
+	if r.URL.Query().Get("saved") == "1" {
+		v.Notice = "Preferences saved."
+	}
+	v.Data = prefsData{Themes: themes, Zones: []string{"local", "UTC", "Europe/London", "Europe/Paris", "Europe/Berlin", "America/New_York", "America/Chicago", "America/Los_Angeles", "Asia/Tokyo", "Asia/Kolkata", "Australia/Sydney"}}
+	return "preferences", nil
+}
+
+func (u *UI) savePreferences(w http.ResponseWriter, r *http.Request, s *session, v *view) (string, error) {
+	f := r.PostForm
+	p := readPrefs(r)
+	theme, zone, clock := f.Get("theme"), strings.TrimSpace(f.Get("tz")), f.Get("clock")
+	if other := strings.TrimSpace(f.Get("tz_other")); other != "" {
+		zone = other
+	}
+	switch {
+	case !contains(themes, theme):
+		return "", errs.Errorf(errs.CodeInvalid, "theme %q is not one of %s", theme, strings.Join(themes, ", "))
+	case zone == "" || !validZone(zone):
+		return "", errs.Errorf(errs.CodeInvalid, "time zone %q is not local, UTC or an IANA zone name such as Europe/Paris", zone)
+	case clock != "12" && clock != "24":
+		return "", errs.Errorf(errs.CodeInvalid, "clock %q is not 12 or 24", clock)
+	}
+	p.Theme, p.Zone, p.Clock = theme, zone, clock
+	if b := strings.TrimSpace(f.Get("browser_tz")); b != "" && validZone(b) && b != "local" {
+		p.Browser = b
+	}
+	http.SetCookie(w, &http.Cookie{Name: prefsCookie, Value: p.encode(), Path: "/ui", MaxAge: 400 * 24 * 3600, HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: secure(r)})
+	http.Redirect(w, r, "/ui/preferences?saved=1", http.StatusSeeOther)
+	return "", nil
 }

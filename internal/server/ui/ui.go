@@ -41,7 +41,7 @@ const (
 	prefsCookie   = "reeve_prefs"
 )
 
-//go:embed templates/*.html
+//go:embed templates/*.html templates/partials/*.html
 var templateFS embed.FS
 
 //go:embed static
@@ -412,13 +412,15 @@ type view struct {
 	Data     any
 }
 
-// parsePages parses each page template with the base layout.
+// parsePages parses each page template with the base layout and the partials.
 func parsePages() (map[string]*template.Template, error) {
 	names, err := fs.Glob(templateFS, "templates/*.html")
 	if err != nil {
 		return nil, err
 	}
-	base := template.Must(template.New("").Funcs(funcs).ParseFS(templateFS, "templates/base.html"))
+	// Partials (templates/partials/*.html: a page's parts, such as the run
+	// page's tabs) are parsed into every page.
+	base := template.Must(template.New("").Funcs(funcs).ParseFS(templateFS, "templates/base.html", "templates/partials/*.html"))
 	pages := map[string]*template.Template{}
 	for _, n := range names {
 		name := strings.TrimSuffix(strings.TrimPrefix(n, "templates/"), ".html")
