@@ -203,6 +203,7 @@ func stateBadge(k state.Kind) template.HTML {
 var funcs = template.FuncMap{
 	"state":    stateBadge,
 	"duration": duration,
+	"runTick":  runTick,
 }
 
 type prefsData struct {

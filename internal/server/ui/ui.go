@@ -117,6 +117,8 @@ func (u *UI) routes() *http.ServeMux {
 	mux.HandleFunc("GET /ui/preferences", u.page(u.preferencesPage))
 	mux.HandleFunc("POST /ui/preferences", u.post(u.savePreferences))
 	mux.HandleFunc("GET /ui/runs", u.page(u.runsPage))
+	mux.HandleFunc("GET /ui/runs/new", u.runsNew)
+	mux.HandleFunc("POST /ui/runs/bulk", u.post(u.bulkRuns))
 	mux.HandleFunc("GET /ui/runs/{id}", u.page(u.runPage))
 	mux.HandleFunc("GET /ui/runs/{id}/events", u.runEvents)
 	mux.HandleFunc("POST /ui/runs/{id}/cancel", u.post(u.cancelRun))

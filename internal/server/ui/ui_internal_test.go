@@ -86,7 +86,7 @@ func TestRunFilter(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		f, _, err := runFilter(q)
+		f, _, err := runFilter(q, time.UTC, time.Now())
 		if (err != nil) != tc.err {
 			t.Errorf("runFilter(%q) error = %v, want error: %v", tc.query, err, tc.err)
 			continue
