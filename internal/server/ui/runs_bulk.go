@@ -28,7 +28,7 @@ import (
 // and why.
 
 // maxBulkRuns bounds the runs one bulk action acts on.
-const maxBulkRuns = 10_000
+var maxBulkRuns = 10_000
 
 // bulkPage is the page size the bulk actions read runs in.
 const bulkPage = 1000
@@ -158,7 +158,7 @@ func (u *UI) bulkRuns(w http.ResponseWriter, r *http.Request, s *session, v *vie
 			d.Skips = append(d.Skips, bulkSkip{why, n})
 		}
 	}
-	d.Over = d.Count > maxBulkRuns
+	d.Over = d.Count > int64(maxBulkRuns)
 	if d.Over {
 		v.Status = http.StatusBadRequest
 		v.Error = fmt.Sprintf("%d runs match: a bulk action acts on at most %d runs at once. Narrow the filter (a flow, a state, a time range) and try again.", d.Count, maxBulkRuns)
