@@ -428,7 +428,7 @@ func (u *UI) runsPage(w http.ResponseWriter, r *http.Request, s *session, v *vie
 	// I" route.
 	if _, err := s.api.Secrets(ctx, ""); err == nil {
 		d.CanAct = true
-		d.BulkQuery = rf.q.filterValues().Encode()
+		d.BulkQuery = strings.TrimPrefix(strings.TrimPrefix(rf.q.firstPage(), "/ui/runs"), "?")
 	}
 	pq := rf.q.filterValues()
 	pq.Set("limit", strconv.Itoa(d.Limit))

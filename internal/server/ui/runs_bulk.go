@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/reevehq/reeve/client"
@@ -133,7 +134,8 @@ func (u *UI) bulkRuns(w http.ResponseWriter, r *http.Request, s *session, v *vie
 		}
 		return "", err
 	}
-	filter := rf.q.filterValues().Encode()
+	// The page size goes back to the list, and does nothing here.
+	filter := strings.TrimPrefix(strings.TrimPrefix(rf.q.firstPage(), "/ui/runs"), "?")
 	d := bulkData{Action: action, Filter: filter, Describe: rf.q.Describe(), AsOf: strconv.FormatInt(asof.UnixMilli(), 10),
 		Max: maxBulkRuns, Back: "/ui/runs"}
 	if filter != "" {

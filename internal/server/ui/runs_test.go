@@ -249,7 +249,7 @@ func TestBulkCancelAndRetry(t *testing.T) {
 	u := e.user()
 	list := u.signIn(e.admin)
 	list = u.mustGet("/ui/runs?flow=etl&limit=2")
-	list.contains(t, `id="bulk"`, `name="filter" value="flow=etl"`, `id="bulk-cancel"`, `id="bulk-retry"`)
+	list.contains(t, `id="bulk"`, `name="filter" value="flow=etl&amp;limit=2"`, `id="bulk-cancel"`, `id="bulk-retry"`)
 	csrf := list.csrf(t)
 
 	// The confirmation: 4 runs can be cancelled (one Running, three

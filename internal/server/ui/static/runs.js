@@ -8,6 +8,13 @@
 // place. Without this script the page is the same, without updates.
 (function () {
   "use strict";
+  // The URL is the state: a page the Back button restores from the
+  // back-forward cache shows the filters of its URL, not the ones the
+  // user had changed before leaving it.
+  window.addEventListener("pageshow", function (e) {
+    var form = document.getElementById("filters");
+    if (e.persisted && form) { form.reset(); }
+  });
   var table = document.getElementById("runs");
   if (!table || !window.fetch) { return; }
   var poll = table.getAttribute("data-poll");
