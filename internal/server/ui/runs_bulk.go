@@ -31,6 +31,9 @@ import (
 // maxBulkRuns bounds the runs one bulk action acts on.
 var maxBulkRuns = 10_000
 
+// bulkTimeout bounds the time one bulk action acts.
+const bulkTimeout = 10 * time.Minute
+
 // bulkPage is the page size the bulk actions read runs in.
 const bulkPage = 1000
 
@@ -191,6 +194,10 @@ func (u *UI) bulkRuns(w http.ResponseWriter, r *http.Request, s *session, v *vie
 	if int64(len(ids)) != want {
 		return changed(int64(len(ids)))
 	}
+	// The action goes on if the browser leaves: half a bulk action would
+	// surprise more than a whole one.
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), bulkTimeout)
+	defer cancel()
 	res := &bulkResult{}
 	for _, sk := range d.Skips {
 		res.Skipped += sk.N
@@ -198,7 +205,7 @@ func (u *UI) bulkRuns(w http.ResponseWriter, r *http.Request, s *session, v *vie
 	d.Result = res
 	refused := map[string]int64{}
 	for _, id := range ids {
-		err := action.act(ctx, s.api, id)
+		err := action.act(actx, s.api, id)
 		switch code := errs.CodeOf(err); {
 		case err == nil:
 			res.Done++
