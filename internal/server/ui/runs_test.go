@@ -61,7 +61,7 @@ func TestRunsListTimeFilters(t *testing.T) {
 	runsListCheck(t, u, "after="+minuteAgo+"&before="+inAnHour, ids...)
 	runsListCheck(t, u, "after="+url.QueryEscape(time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)), ids...)
 	p = runsListCheck(t, u, "range=1h", ids...)
-	p.contains(t, `<option value="1h" selected>`)
+	p.contains(t, `<option value="1h" selected>`, `<a href="/ui/runs?range=24h" title="created in the last 24 hours">24h</a>`)
 	runsListCheck(t, u, "range=24h&before="+minuteAgo)
 
 	for _, tc := range []struct{ query, says string }{
