@@ -57,18 +57,18 @@ const dateInput = "2006-01-02T15:04"
 // them (so the form shows them again), the page size and the paging
 // cursors.
 type runsQuery struct {
-	Project string
-	Flow    string   // a flow name
-	States  []string // "Failed" keeps a state, "!Failed" leaves it out
-	Labels  []string
-	Params  []string // "name=value"
-	After   string   // created at or after, a datetime-local in the user's zone
-	Before  string   // created before, likewise
-	Range   string   // a quick range ("24h": created in the last 24 hours)
-	Text    string   // run ID, name or state message
-	Limit   int
-	Cursor  string
-	Prev    []string // the cursors of the pages before, for Previous
+	Project     string
+	Flow        string   // a flow name
+	States      []string // "Failed" keeps a state, "!Failed" leaves it out
+	Labels      []string
+	Params      []string // "name=value"
+	After       string   // created at or after, a datetime-local in the user's zone
+	Before      string   // created before, likewise
+	Range       string   // a quick range ("24h": created in the last 24 hours)
+	Text        string   // run ID, name or state message
+	Limit       int
+	Cursor      string
+	PrevCursors []string // the cursors of the pages before, for Previous
 }
 
 // Filtered reports whether any filter is set.
@@ -166,7 +166,7 @@ func (rq runsQuery) Describe() string {
 func runFilter(q url.Values, loc *time.Location, now time.Time) (client.FlowRunFilter, runsQuery, error) {
 	var f client.FlowRunFilter
 	rq := runsQuery{Project: strings.TrimSpace(q.Get("project")), Flow: strings.TrimSpace(q.Get("flow")), Limit: defaultRunPage,
-		Cursor: q.Get("cursor"), Prev: q["prev"]}
+		Cursor: q.Get("cursor"), PrevCursors: q["prev"]}
 	f.Project = rq.Project
 	bad := func(format string, args ...any) (client.FlowRunFilter, runsQuery, error) {
 		return f, rq, errs.Errorf(errs.CodeInvalid, format, args...)
@@ -391,7 +391,7 @@ func (u *UI) runsPage(w http.ResponseWriter, r *http.Request, s *session, v *vie
 	now := time.Now()
 	rf, ferr := resolveRuns(ctx, s, r.URL.Query(), loc, now)
 	d := runsData{runsQuery: rf.q, Kinds: state.Kinds(), Ranges: runRanges, Zone: loc.String(), Flows: rf.flows,
-		Page: len(rf.q.Prev) + 1, First: rf.q.firstPage(), Since: now.UTC().Format(time.RFC3339Nano)}
+		Page: len(rf.q.PrevCursors) + 1, First: rf.q.firstPage(), Since: now.UTC().Format(time.RFC3339Nano)}
 	d.ParamRows = append(slices.Clone(d.Params), "")
 	v.Data = &d
 	var err error
@@ -437,7 +437,7 @@ func (u *UI) runsPage(w http.ResponseWriter, r *http.Request, s *session, v *vie
 	}
 	d.Poll = "/ui/runs/new?" + pq.Encode()
 	q := r.URL.Query()
-	prev := rf.q.Prev
+	prev := rf.q.PrevCursors
 	if page.NextCursor != "" && page.NextCursor != f.Cursor {
 		nq := cloneValues(q)
 		nq.Set("cursor", page.NextCursor)
