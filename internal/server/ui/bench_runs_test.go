@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -35,9 +36,10 @@ const benchRunsTotal = 100_000
 const benchRunsTasked = 1_000
 
 // BenchmarkRunsList is the server's time to render GET /ui/runs (the
-// first page, 50 rows with their task counts) with 100,000 runs in the
-// store, on SQLite and on PostgreSQL. It reports the median and 90th
-// percentile in milliseconds.
+// first page, 50 rows with their task counts; a state filter; a text
+// search that matches nothing) and to answer the list's poll, with
+// 100,000 runs in the store, on SQLite and on PostgreSQL. It reports the
+// median and 90th percentile in milliseconds.
 func BenchmarkRunsList(b *testing.B) {
 	b.Run("sqlite", func(b *testing.B) {
 		path := filepath.Join(b.TempDir(), "reeve.db")
@@ -114,29 +116,47 @@ func benchRunsList(b *testing.B, st store.Store, seed func(templates []string) e
 	}
 	b.Logf("seeded %d runs in %v", benchRunsTotal, time.Since(start).Round(time.Millisecond))
 
-	get := func() {
-		req := httptest.NewRequest("GET", "/ui/runs", nil)
+	get := func(b *testing.B, path string, rows int) {
+		req := httptest.NewRequest("GET", path, nil)
 		req.AddCookie(&http.Cookie{Name: "reeve_session", Value: admin})
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
 		if rec.Code != http.StatusOK {
-			b.Fatalf("GET /ui/runs = %d:\n%s", rec.Code, rec.Body)
+			b.Fatalf("GET %s = %d:\n%s", path, rec.Code, rec.Body)
 		}
-		if n := strings.Count(rec.Body.String(), "<tr data-run="); n != 50 {
-			b.Fatalf("GET /ui/runs shows %d runs, want 50", n)
+		if rows >= 0 {
+			if n := strings.Count(rec.Body.String(), "<tr data-run="); n != rows {
+				b.Fatalf("GET %s shows %d runs, want %d", path, n, rows)
+			}
 		}
 	}
-	get() // warm the caches once, as a server that has run a while has
-	ds := make([]time.Duration, 0, b.N)
-	b.ResetTimer()
-	for b.Loop() {
-		t0 := time.Now()
-		get()
-		ds = append(ds, time.Since(t0))
+	since := url.QueryEscape(time.Now().Add(-time.Minute).UTC().Format(time.RFC3339Nano))
+	for _, bc := range []struct {
+		name, path string
+		rows       int // -1: not a page
+	}{
+		// The first page, 50 rows with their task counts: the target.
+		{"FirstPage", "/ui/runs", 50},
+		// A state filter (a quarter of the runs), on its first page.
+		{"Failed", "/ui/runs?state=Failed", 50},
+		// A text search that matches nothing: every run is read.
+		{"TextNoMatch", "/ui/runs?q=zebra", 0},
+		// What each open list asks every 3 s: new runs and its rows.
+		{"NewPoll", "/ui/runs/new?limit=50&since=" + since, -1},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			get(b, bc.path, bc.rows) // warm the caches once, as a server that has run a while has
+			ds := make([]time.Duration, 0, b.N)
+			for b.Loop() {
+				t0 := time.Now()
+				get(b, bc.path, bc.rows)
+				ds = append(ds, time.Since(t0))
+			}
+			slices.Sort(ds)
+			b.ReportMetric(float64(ds[len(ds)/2].Microseconds())/1000, "p50-ms")
+			b.ReportMetric(float64(ds[len(ds)*9/10].Microseconds())/1000, "p90-ms")
+		})
 	}
-	slices.Sort(ds)
-	b.ReportMetric(float64(ds[len(ds)/2].Microseconds())/1000, "p50-ms")
-	b.ReportMetric(float64(ds[len(ds)*9/10].Microseconds())/1000, "p90-ms")
 }
 
 // benchRunsCopy builds the statements that copy the template runs into
