@@ -38,7 +38,7 @@ func TestAgentsPage(t *testing.T) {
 	u.signIn(e.token("developer"))
 	p := u.mustGet("/ui/agents")
 	p.contains(t, `href="/ui/agents" aria-current="page"`, `href="/ui/secrets"`)
-	row := regexp.MustCompile(`(?s)<tr data-agent="builder-1">.*?</tr>`).FindString(p.body)
+	row := regexp.MustCompile(`(?s)<tr data-agent="builder-1"[^>]*>.*?</tr>`).FindString(p.body)
 	if row == "" {
 		t.Fatalf("the agents page has no row for builder-1:\n%s", p.body)
 	}
