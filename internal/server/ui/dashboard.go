@@ -82,7 +82,7 @@ type failingFlow struct {
 	Flow     api.Flow
 	Project  string
 	Failures int
-	Last     api.FlowRun // the newest failure
+	Last     api.FlowRun // the newest failure (by when it failed)
 	URL      string      // the runs list: this flow's failures in the window
 }
 
@@ -156,11 +156,11 @@ func (u *UI) dashboardPage(w http.ResponseWriter, r *http.Request, s *session, v
 			d.Failing = append(d.Failing, ff)
 		}
 		d.Failing[i].Failures++
-		if run.CreatedAt.After(d.Failing[i].Last.CreatedAt) {
+		if run.State.Time.After(d.Failing[i].Last.State.Time) {
 			d.Failing[i].Last = run
 		}
 	}
-	slices.SortStableFunc(d.Failing, func(a, b failingFlow) int { return b.Last.CreatedAt.Compare(a.Last.CreatedAt) })
+	slices.SortStableFunc(d.Failing, func(a, b failingFlow) int { return b.Last.State.Time.Compare(a.Last.State.Time) })
 
 	// Agents' health, and the late runs with why they wait.
 	agents, err := s.api.Agents(ctx)

@@ -22,9 +22,6 @@ type projectsData struct {
 type projectRow struct {
 	Project api.Project
 	Flows   int
-	// Links to the project's pages: flows, runs, secrets, schedules,
-	// dashboard.
-	Q string // "project=NAME", escaped
 }
 
 // projectsPage lists the projects with their flow counts and links to
@@ -51,7 +48,7 @@ func (u *UI) showProjects(r *http.Request, s *session, v *view) (string, error) 
 		if err != nil {
 			return "", err
 		}
-		d.Projects = append(d.Projects, projectRow{Project: p, Flows: len(flows), Q: url.Values{"project": {p.Name}}.Encode()})
+		d.Projects = append(d.Projects, projectRow{Project: p, Flows: len(flows)})
 	}
 	// The API has no "who am I": only an admin may list tokens, and only
 	// an admin may create projects.
