@@ -87,6 +87,7 @@ func a11ySignIn(b *browser, url, token string) {
 // every form) and fails on any control in Chromium's accessibility tree
 // that has no name; the shortcuts dialog, open, is checked too.
 func TestBrowserAccessibility(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ctx := testenv.Chrome(t)
 	bg := context.Background()
