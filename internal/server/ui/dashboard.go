@@ -214,7 +214,7 @@ func (d *dashboardData) runsURL(kinds []state.Kind, flow, project string) string
 	if p := cmp.Or(project, d.Project); p != "" {
 		q.Set("project", p)
 	}
-	q.Set("created_after", d.Since.UTC().Format(time.RFC3339))
+	q.Set("after", d.Since.UTC().Format(time.RFC3339))
 	return "/ui/runs?" + q.Encode()
 }
 

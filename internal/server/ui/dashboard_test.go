@@ -112,9 +112,9 @@ func TestDashboard(t *testing.T) {
 	if err != nil || link.Path != "/ui/runs" || link.Query().Get("state") != "Failed" {
 		t.Fatalf("the Failed count links to %q", m[1])
 	}
-	since, err := time.Parse(time.RFC3339, link.Query().Get("created_after"))
+	since, err := time.Parse(time.RFC3339, link.Query().Get("after"))
 	if err != nil || since.Before(before.Add(-24*time.Hour-time.Minute)) || since.After(time.Now().Add(-24*time.Hour)) {
-		t.Errorf("the Failed count's created_after is %q, want 24 h ago", link.Query().Get("created_after"))
+		t.Errorf("the Failed count's after is %q, want 24 h ago", link.Query().Get("after"))
 	}
 
 	// Failing flows: the newest failure first, with counts and the message.
