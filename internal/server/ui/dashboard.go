@@ -92,7 +92,8 @@ type nextRun struct {
 	Flow     string
 	FlowID   string
 	Zone     string // the schedule's zone, e.g. "Europe/Paris", "UTC"
-	InZone   string // At in the schedule's zone, e.g. "06:00 CET"
+	InZone   string // At in the schedule's zone, e.g. "2026-11-27 06:00 CET"
+	Every    string // an interval schedule's interval, "15m0s"
 }
 
 // dashboardPage shows, for a window (1h, 24h, 7d) and a project (or
@@ -191,7 +192,8 @@ func (u *UI) dashboardPage(w http.ResponseWriter, r *http.Request, s *session, v
 		}
 		loc, zone := scheduleZone(sc)
 		for _, at := range sc.NextRuns {
-			d.Next = append(d.Next, nextRun{At: at, Schedule: sc, Flow: cat.flow(ctx, s, sc.FlowID).Name, FlowID: sc.FlowID, Zone: zone, InZone: at.In(loc).Format("2006-01-02 15:04 MST")})
+			d.Next = append(d.Next, nextRun{At: at, Schedule: sc, Flow: cat.flow(ctx, s, sc.FlowID).Name, FlowID: sc.FlowID, Zone: zone,
+				InZone: at.In(loc).Format("2006-01-02 15:04 MST"), Every: time.Duration(sc.Interval).String()})
 		}
 	}
 	slices.SortStableFunc(d.Next, func(a, b nextRun) int { return a.At.Compare(b.At) })
