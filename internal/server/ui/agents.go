@@ -10,6 +10,7 @@ import (
 
 	"github.com/reevehq/reeve/api"
 	"github.com/reevehq/reeve/client"
+	"github.com/reevehq/reeve/internal/errs"
 	"github.com/reevehq/reeve/internal/scheduler"
 	"github.com/reevehq/reeve/internal/state"
 	"github.com/reevehq/reeve/internal/store"
@@ -78,6 +79,11 @@ func (u *UI) agentsLive(w http.ResponseWriter, r *http.Request) {
 	}
 	d, err := u.agentsData(r.Context(), s)
 	if err != nil {
+		if errs.CodeOf(err) == errs.CodeUnauthorized { // revoked or expired
+			clearSession(w, r)
+			http.Error(w, "not signed in", http.StatusUnauthorized)
+			return
+		}
 		status := statusOf(err)
 		if status >= 500 {
 			u.log.ErrorContext(r.Context(), "ui agents refresh failed", "err", err)

@@ -77,6 +77,16 @@ func TestAgentsPage(t *testing.T) {
 		t.Errorf("the stranded runs list the claimed run %s", claimed.ID)
 	}
 
+	// The page's script refreshes from a fragment: both tables' bodies
+	// alone; signed out it is a 401, and the script reloads the page.
+	live := u.mustGet("/ui/agents/live")
+	live.contains(t, `<tbody id="agents-body">`, `<tbody id="stranded-body">`, `data-agent="builder-1"`, `data-health="healthy"`, `data-run="`+stranded.ID+`"`)
+	live.lacks(t, "<html", "<form")
+	if p := e.user().get("/ui/agents/live"); p.status != http.StatusUnauthorized {
+		t.Errorf("signed out, GET /ui/agents/live = %d, want 401", p.status)
+	}
+	p.contains(t, `<div id="agents-live" data-poll-ms="10000">`, `<script src="/ui/static/agents.js" defer></script>`)
+
 	// Every role that may read agents sees the page; it has no forms.
 	ag := e.user()
 	ag.signIn(e.token("agent"))
