@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/reevehq/reeve"
@@ -210,32 +211,7 @@ func (s *Store) ListFlowRuns(ctx context.Context, f store.FlowRunFilter) ([]stor
 	case limit > maxRunPage:
 		limit = maxRunPage
 	}
-	var (
-		where []string
-		args  []any
-	)
-	if f.ProjectID != "" {
-		where, args = append(where, "project_id = ?"), append(args, f.ProjectID)
-	}
-	if f.FlowID != "" {
-		where, args = append(where, "flow_id = ?"), append(args, f.FlowID)
-	}
-	if f.AgentID != "" {
-		// agent_id <> '' lets SQLite use the partial index flow_runs_agent.
-		where, args = append(where, "agent_id = ? AND agent_id <> ''"), append(args, f.AgentID)
-	}
-	if len(f.States) > 0 {
-		where = append(where, "state IN (?"+strings.Repeat(", ?", len(f.States)-1)+")")
-		for _, k := range f.States {
-			args = append(args, k.String())
-		}
-	}
-	if !f.CreatedAfter.IsZero() {
-		where, args = append(where, "created_at >= ?"), append(args, ceilMicros(f.CreatedAfter))
-	}
-	if !f.CreatedBefore.IsZero() {
-		where, args = append(where, "created_at < ?"), append(args, ceilMicros(f.CreatedBefore))
-	}
+	where, args := runFilterSQL(f)
 	if f.Cursor != "" {
 		c, err := store.DecodeCursor(f.Cursor)
 		if err != nil {
@@ -265,6 +241,59 @@ func (s *Store) ListFlowRuns(ctx context.Context, f store.FlowRunFilter) ([]stor
 	runs = runs[:limit]
 	last := runs[limit-1]
 	return runs, store.EncodeCursor(store.RunCursor{Created: micros(last.CreatedAt), ID: last.ID}), nil
+}
+
+// runFilterSQL returns the conditions (to be joined by AND) and their
+// arguments that select the flow runs f selects, leaving out the page
+// (Limit, Cursor).
+func runFilterSQL(f store.FlowRunFilter) (where []string, args []any) {
+	if f.ProjectID != "" {
+		where, args = append(where, "project_id = ?"), append(args, f.ProjectID)
+	}
+	if f.FlowID != "" {
+		where, args = append(where, "flow_id = ?"), append(args, f.FlowID)
+	}
+	if f.AgentID != "" {
+		// agent_id <> '' lets SQLite use the partial index flow_runs_agent.
+		where, args = append(where, "agent_id = ? AND agent_id <> ''"), append(args, f.AgentID)
+	}
+	if len(f.States) > 0 {
+		where = append(where, "state IN (?"+strings.Repeat(", ?", len(f.States)-1)+")")
+		for _, k := range f.States {
+			args = append(args, k.String())
+		}
+	}
+	if !f.CreatedAfter.IsZero() {
+		where, args = append(where, "created_at >= ?"), append(args, ceilMicros(f.CreatedAfter))
+	}
+	if !f.CreatedBefore.IsZero() {
+		where, args = append(where, "created_at < ?"), append(args, ceilMicros(f.CreatedBefore))
+	}
+	// The filters below read each run's row: labels and params are JSON.
+	for _, l := range f.Labels {
+		where = append(where, "EXISTS (SELECT 1 FROM json_each(flow_runs.labels) WHERE value = ?)")
+		args = append(args, l)
+	}
+	// A parameter's value is a string's text, or else its JSON text
+	// (params -> fullkey), as the PostgreSQL store compares it. Names are
+	// sorted so that the query text is the same for the same filter.
+	names := make([]string, 0, len(f.Params))
+	for name := range f.Params {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		where = append(where, `EXISTS (SELECT 1 FROM json_each(flow_runs.params) p WHERE p.key = ?
+			AND (CASE WHEN p.type = 'text' THEN p.value ELSE flow_runs.params -> p.fullkey END) = ?)`)
+		args = append(args, name, f.Params[name])
+	}
+	if f.Text != "" {
+		where = append(where, `(instr(lower(id), ?) > 0 OR instr(lower(name), ?) > 0
+			OR instr(lower(coalesce(json_extract(state_json, '$.message'), '')), ?) > 0)`)
+		needle := strings.ToLower(f.Text)
+		args = append(args, needle, needle, needle)
+	}
+	return where, args
 }
 
 // SetFlowRunState moves a flow run to st if its state version is still
