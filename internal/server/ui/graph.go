@@ -578,7 +578,7 @@ type runTasks struct {
 // taskRow is a row of the tasks tab: a task run, or a mapped task's group.
 type taskRow struct {
 	Key   string
-	URL   string // its task-run page
+	URL   string       // its task-run page
 	Task  *api.TaskRun // nil for a group whose own task run was not written
 	Group *taskGroup
 	Text  string // the group's counts

@@ -267,7 +267,7 @@ func TestTimeline(t *testing.T) {
 		start, end int // seconds after t0; -1: none
 		x, w       string
 	}{
-		{"src", 1, 4, "0.00%", "30.00%"},  // ready at the run's start, ended at 4 s
+		{"src", 1, 4, "0.00%", "30.00%"},   // ready at the run's start, ended at 4 s
 		{"fan", 4, -1, "30.00%", "70.00%"}, // from src's end, still running: to now
 		{"sum", -1, -1, "", ""},
 		{"late", -1, -1, "", ""},
