@@ -619,17 +619,21 @@ func groupTasks(runID string, trs []api.TaskRun, mapped map[string]bool) *runTas
 		}
 		g.Kind = g.summaryKind()
 	}
-	for _, tr := range sortTasks(trs) {
-		base := taskBase(tr.Key)
-		if g := rt.Groups[base]; g != nil {
-			if len(rt.Rows) > 0 && rt.Rows[len(rt.Rows)-1].Key == base {
-				continue
-			}
-			rt.Rows = append(rt.Rows, taskRow{Key: base, URL: taskURL(runID, base), Task: g.Parent, Group: g, Text: g.countsText(0)})
-			continue
+	// Rows by key: a task run, or a mapped task's group in its task's place.
+	keys := make([]string, 0, len(rt.Plain)+len(rt.Groups))
+	for k := range rt.Plain {
+		keys = append(keys, k)
+	}
+	for k := range rt.Groups {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		if g := rt.Groups[k]; g != nil {
+			rt.Rows = append(rt.Rows, taskRow{Key: k, URL: taskURL(runID, k), Task: g.Parent, Group: g, Text: g.countsText(0)})
+		} else {
+			rt.Rows = append(rt.Rows, taskRow{Key: k, URL: taskURL(runID, k), Task: rt.Plain[k]})
 		}
-		t := rt.Plain[tr.Key]
-		rt.Rows = append(rt.Rows, taskRow{Key: tr.Key, URL: taskURL(runID, tr.Key), Task: t})
 	}
 	return rt
 }

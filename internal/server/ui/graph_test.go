@@ -322,3 +322,48 @@ func TestDrawGraph(t *testing.T) {
 		t.Errorf("the static graph:\n%s", static)
 	}
 }
+
+// BenchmarkGraphTabs: the UI's own work on a run of 50 tasks and a
+// 5,000-way map, the API read aside: grouping the task runs, drawing the
+// graph (layout cached), and the timeline.
+func BenchmarkGraphTabs(b *testing.B) {
+	tasks := []string{"items", "*work", "report"}
+	edges := []string{"items>work", "work>report"}
+	for i := range 48 {
+		id := fmt.Sprintf("p%02d", i)
+		tasks = append(tasks, id)
+		if i%5 == 0 {
+			edges = append(edges, "items>"+id)
+		} else {
+			edges = append(edges, fmt.Sprintf("p%02d>%s", i-1, id))
+		}
+	}
+	in := graphInputOf(graphSpec("bench", tasks, edges...))
+	t0 := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
+	trs := []api.TaskRun{}
+	for i, id := range in.IDs {
+		trs = append(trs, api.TaskRun{Key: id, MapIndex: -1, CreatedAt: t0, State: state.State{Kind: state.Success, Time: t0.Add(time.Duration(i) * time.Second)}})
+	}
+	for i := range 5000 {
+		trs = append(trs, api.TaskRun{Key: fmt.Sprintf("work[%d]", i), MapIndex: i, CreatedAt: t0, State: state.State{Kind: state.Success, Time: t0.Add(time.Duration(i) * time.Millisecond)}})
+	}
+	run := api.FlowRun{ID: "r", CreatedAt: t0, State: state.State{Kind: state.Running, Time: t0}}
+	cache := newGraphCache(4)
+	b.Run("layout", func(b *testing.B) {
+		for b.Loop() {
+			layoutGraph(in)
+		}
+	})
+	b.Run("graph", func(b *testing.B) {
+		for b.Loop() {
+			l := cache.layout(in)
+			drawGraph(l, run.ID, groupTasks(run.ID, trs, l.mapped()))
+		}
+	})
+	b.Run("timeline", func(b *testing.B) {
+		for b.Loop() {
+			l := cache.layout(in)
+			timelineOf(run, nil, l, groupTasks(run.ID, trs, l.mapped()), t0.Add(time.Hour))
+		}
+	})
+}

@@ -265,7 +265,7 @@ func (u *UI) runEvents(w http.ResponseWriter, r *http.Request) {
 		rt := groupTasks(id, det.TaskRuns, mapped)
 		spans := timelineSpans(layout, rt, runStart(run, det.History))
 		freshGroups := map[string]bool{}
-		for _, t := range sortTasks(det.TaskRuns) {
+		for _, t := range det.TaskRuns {
 			taskKeys[t.ID] = t.Key
 			if base := taskBase(t.Key); rt.Groups[base] != nil {
 				freshGroups[base] = freshGroups[base] || fresh(&t)

@@ -31,6 +31,10 @@ import (
 //
 // The task-run page shows a task's exact state history.
 
+// timelineMinWidth is the least width of a bar, percent of the axis, so
+// a task that took no time still shows one.
+const timelineMinWidth = 0.4
+
 // timelineSpan is when a row's bar starts and ends; a zero Start means
 // no bar, a zero End a bar still growing.
 type timelineSpan struct {
@@ -223,11 +227,12 @@ func timelineOf(run api.FlowRun, history []state.State, l *graphLayout, rt *runT
 		td.End = now
 	}
 	total := td.End.Sub(td.Start)
-	pct := func(d time.Duration) string {
-		if total <= 0 {
-			return "0%"
+	pct := func(d time.Duration, least float64) string {
+		p := least
+		if total > 0 {
+			p = max(100*float64(d)/float64(total), least)
 		}
-		return fmt.Sprintf("%.2f%%", 100*float64(d)/float64(total))
+		return fmt.Sprintf("%.2f%%", p)
 	}
 	for _, k := range keys {
 		s := spans[k]
@@ -247,8 +252,8 @@ func timelineOf(run api.FlowRun, history []state.State, l *graphLayout, rt *runT
 			if end.IsZero() {
 				end = now
 			}
-			row.X = pct(s.Start.Sub(td.Start))
-			row.W = pct(max(end.Sub(s.Start), 0))
+			row.X = pct(s.Start.Sub(td.Start), 0)
+			row.W = pct(max(end.Sub(s.Start), 0), timelineMinWidth)
 			row.Dur = duration(end.Sub(s.Start))
 		}
 		row.Class = stateClass(row.Kind)

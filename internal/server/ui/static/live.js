@@ -174,7 +174,7 @@
     }
     if (timeline.hasAttribute("data-open") && now > end) { end = now; }
     var total = end - start;
-    var pct = function (v) { return total > 0 ? (100 * v / total).toFixed(2) + "%" : "0%"; };
+    var pct = function (v, least) { return Math.max(total > 0 ? 100 * v / total : 0, least).toFixed(2) + "%"; };
     for (i = 0; i < rows.length; i++) {
       var bar = rows[i].querySelector(".tl-bar"), dur = rows[i].querySelector(".tl-dur");
       var b = spans[i][0], f = spans[i][1] || now;
@@ -183,8 +183,8 @@
         if (dur) { dur.textContent = "not started"; }
         continue;
       }
-      bar.setAttribute("x", pct(b - start));
-      bar.setAttribute("width", pct(Math.max(f - b, 0)));
+      bar.setAttribute("x", pct(b - start, 0));
+      bar.setAttribute("width", pct(Math.max(f - b, 0), 0.4)); // as the server: a bar that took no time shows
       if (dur) { dur.textContent = fmt(Math.max(f - b, 0)); }
     }
     var ticks = timeline.querySelectorAll(".tl-ticks span");
