@@ -86,6 +86,19 @@ func TestBrowserGraphLargeFanOut(t *testing.T) {
 	if n := evalIn[int](b, `document.getElementsByTagName("*").length`); n >= 2000 {
 		t.Errorf("after the stream the page holds %d elements", n)
 	}
+	// The timeline and tasks tabs are as small: the map is one row.
+	for _, tab := range []struct{ name, counts string }{
+		{"timeline", "#tl-work .group-counts"},
+		{"tasks", `#tasks tr[data-task="work"] .group-counts`},
+	} {
+		b.do("open the "+tab.name+" tab", chromedp.Navigate(e.url+"/ui/runs/"+run.ID+"?tab="+tab.name), chromedp.WaitVisible(chromedp.CSS(tab.counts)))
+		if s := b.text(tab.counts); s != "5,000 · 5,000 Success" {
+			t.Errorf("the %s tab's mapped row reads %q", tab.name, s)
+		}
+		if n := evalIn[int](b, `document.getElementsByTagName("*").length`); n >= 2000 {
+			t.Errorf("the %s tab holds %d elements, want fewer than 2,000", tab.name, n)
+		}
+	}
 }
 
 // TestBrowserGraphLive: watch a run live from Pending to Success without
