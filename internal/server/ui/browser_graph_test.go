@@ -119,6 +119,7 @@ func TestBrowserGraphLive(t *testing.T) {
 		t.Errorf("before the run, %d nodes are dashed, want all 5", n)
 	}
 	evalIn[int](b, `window.__marker = 1`)
+	evalIn[bool](b, `window.__errors = []; window.addEventListener("error", e => window.__errors.push(e.message)); true`)
 	node := func(key, st, cls string) string {
 		return fmt.Sprintf(`(n => n && n.getAttribute("data-state") === %q && n.classList.contains(%q) && !n.classList.contains("gn-notstarted"))(document.getElementById("n-%s"))`, st, cls, key)
 	}
@@ -148,6 +149,9 @@ func TestBrowserGraphLive(t *testing.T) {
 	if m := evalIn[int](b, `window.__marker || 0`); m != 1 {
 		t.Fatal("the graph tab was reloaded")
 	}
+	if errs := evalIn[[]string](b, `window.__errors`); len(errs) > 0 {
+		t.Errorf("the page's script failed: %v", errs)
+	}
 
 	// The timeline: a bar per task, the mapped task one row with counts.
 	b.do("open the timeline", chromedp.Click(chromedp.CSS("#tab-timeline")))
@@ -160,5 +164,42 @@ func TestBrowserGraphLive(t *testing.T) {
 	}
 	if n := evalIn[int](b, `[...document.querySelectorAll("#timeline .tl-bar")].filter(r => r.getAttribute("width") !== "0").length`); n != 5 {
 		t.Errorf("%d of 5 rows have a bar", n)
+	}
+}
+
+// TestBrowserTasksGroupLive: on the tasks tab, a map that starts while
+// the page is open appears as one row whose counts follow its children,
+// never a row per child.
+func TestBrowserTasksGroupLive(t *testing.T) {
+	e := newEnv(t)
+	ctx := testenv.Chrome(t)
+	e.graphFlow("small", 4)
+	run := e.run("small", "")
+	rn := e.runner(run.ID)
+	rn.run(state.Running, "")
+	rn.graphWrite(state.Running, "items")
+	b := &browser{t: t, ctx: ctx}
+	path := "/ui/runs/" + run.ID + "?tab=tasks"
+	b.graphSignIn(e, path)
+	b.do("see the tasks", chromedp.WaitVisible(chromedp.CSS(`#tasks tr[data-task="items"]`)))
+	evalIn[int](b, `window.__marker = 1`)
+
+	rn.graphWrite(state.Success, "items")
+	rn.graphWrite(state.Running, graphKeys(0, 300)...)
+	row := `#tasks tr[data-task="work"][data-group]`
+	b.waitJS("the map's row appears", `(r => !!r && r.querySelector(".group-counts").textContent === "300 · 300 Running")(document.querySelector(`+jsString(row)+`))`)
+	rn.graphWrite(state.Success, graphKeys(0, 300)...)
+	b.waitJS("its counts follow", `document.querySelector(`+jsString(row+" .group-counts")+`).textContent === "300 · 300 Success"`)
+	if n := b.count(`#tasks tr[data-task^="work["]`); n != 0 {
+		t.Errorf("the tasks tab shows %d rows of children, want none", n)
+	}
+	if href := evalIn[string](b, `document.querySelector(`+jsString(row+" a")+`).getAttribute("href")`); href != "/ui/runs/"+run.ID+"/tasks/work" {
+		t.Errorf("the map's row links to %q", href)
+	}
+	if n := b.count(`#tasks tbody tr`); n != 2 {
+		t.Errorf("the tasks tab has %d rows, want 2 (items, work)", n)
+	}
+	if m := evalIn[int](b, `window.__marker || 0`); m != 1 {
+		t.Fatal("the tasks tab was reloaded")
 	}
 }

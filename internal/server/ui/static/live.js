@@ -135,6 +135,8 @@
       row.cells[4].textContent = d.message || "";
     }
     graphNode(d.key, d);
+    var extra = document.querySelector('#graph-extra li[data-task="' + CSS.escape(d.key) + '"] .state');
+    if (extra) { extra.replaceWith(badge(d)); }
     if (!document.querySelector('#timeline [data-group][data-task="' + CSS.escape(d.key) + '"]')) { timelineRow(d.key, d); }
   }
   function onGroup(d) {
