@@ -465,7 +465,7 @@ func inversions(a, tmp []int) int {
 }
 
 // flowGraph reads a flow version's spec through the API and returns its
-// layout (cached) and the spec.
+// layout (computed once per graph, then cached).
 func flowGraph(ctx context.Context, s *session, versionID string) (*graphLayout, error) {
 	fv, err := s.api.FlowVersion(ctx, versionID)
 	if err != nil {
