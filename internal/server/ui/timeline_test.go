@@ -146,9 +146,18 @@ func TestRunTabsLargeFanOut(t *testing.T) {
 			t.Errorf("the %s tab has %d elements, want a bounded page (< 2,000)", name, n)
 		}
 	}
-	// The flow's page and a flow with nothing mapped still work.
-	if p := u.get(base + "?tab=graph&x=1"); p.status != http.StatusOK {
-		t.Errorf("graph tab = %d", p.status)
+	// A flow with nothing mapped, not started: every node dashed; task
+	// runs the graph has no task for are listed under it.
+	e.flow("etl", "")
+	small := e.run("etl", "")
+	p := u.mustGet("/ui/runs/" + small.ID + "?tab=graph")
+	p.contains(t, `class="gnode gn-waiting gn-notstarted" id="n-a"`, `class="gnode gn-waiting gn-notstarted" id="n-b"`, `data-from="a" data-to="b"`)
+	p.lacks(t, "gn-group", `id="graph-extra"`)
+	e.runner(small.ID).task("cleanup", state.Running, "")
+	p = u.mustGet("/ui/runs/" + small.ID + "?tab=graph")
+	p.contains(t, `<ul class="graph-extra" id="graph-extra"><li data-task="cleanup">`)
+	if p := u.get("/ui/runs/" + small.ID + "?tab=timeline"); p.status != http.StatusOK || !strings.Contains(p.body, `id="tl-cleanup"`) {
+		t.Errorf("the timeline of a run with a task the graph lacks = %d:\n%s", p.status, p.body)
 	}
 }
 
