@@ -211,6 +211,14 @@ func (s *Store) ListFlowRuns(ctx context.Context, f store.FlowRunFilter) ([]stor
 	case limit > maxRunPage:
 		limit = maxRunPage
 	}
+	// Several states are read one by one, each newest first from the
+	// index flow_runs_state_created and merged: SQLite would otherwise
+	// read every run of the states and sort them, or scan the runs of
+	// other states.
+	states := slices.Compact(slices.Sorted(slices.Values(f.States)))
+	if len(states) > 1 {
+		f.States = nil
+	}
 	where, args := runFilterSQL(f)
 	if f.Cursor != "" {
 		c, err := store.DecodeCursor(f.Cursor)
@@ -220,9 +228,22 @@ func (s *Store) ListFlowRuns(ctx context.Context, f store.FlowRunFilter) ([]stor
 		where = append(where, "(created_at < ? OR (created_at = ? AND id < ?))")
 		args = append(args, c.Created, c.Created, c.ID)
 	}
-	q := `SELECT ` + flowRunCols + ` FROM flow_runs`
-	if len(where) > 0 {
-		q += ` WHERE ` + strings.Join(where, " AND ")
+	var q string
+	if len(states) > 1 {
+		branches := make([]string, len(states))
+		var all []any
+		for i, k := range states {
+			branches[i] = `SELECT * FROM (SELECT ` + flowRunCols + ` FROM flow_runs WHERE ` +
+				strings.Join(append([]string{"state = ?"}, where...), " AND ") +
+				` ORDER BY created_at DESC, id DESC LIMIT ?)`
+			all = append(append(append(all, k.String()), args...), limit+1)
+		}
+		q, args = strings.Join(branches, ` UNION ALL `), all
+	} else {
+		q = `SELECT ` + flowRunCols + ` FROM flow_runs`
+		if len(where) > 0 {
+			q += ` WHERE ` + strings.Join(where, " AND ")
+		}
 	}
 	q += ` ORDER BY created_at DESC, id DESC LIMIT ?`
 	args = append(args, limit+1)

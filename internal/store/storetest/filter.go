@@ -39,7 +39,7 @@ func testRunFilters(t *testing.T, open func(t *testing.T) store.Store) {
 			state.State{Kind: state.Failed, Message: "Disk FULL on /data"})
 		r2 := mk(v, "Hourly", `{"region": "us", "n": "3"}`, []string{"prod"}, state.State{Kind: state.Running})
 		r3 := mk(w, "", "", nil, state.State{Kind: state.Scheduled})
-		r4 := mk(w, "weird", `{"region": "eu", "x": null, "f": 1.5, "key with.dot": "v", "ok": false}`, []string{"gpu"},
+		r4 := mk(w, "weird", `{"region": "eu", "x": null, "f": 1.5, "key with.dot": "v", "say \"hi\"": 1, "ok": false}`, []string{"gpu"},
 			state.State{Kind: state.Success, Message: "ok"})
 		id3 := r3.ID[len(r3.ID)-12:]
 
@@ -64,6 +64,7 @@ func testRunFilters(t *testing.T, open func(t *testing.T) store.Store) {
 			{"ParamNull", store.FlowRunFilter{Params: map[string]string{"x": "null"}}, []store.FlowRun{r4}},
 			{"ParamArray", store.FlowRunFilter{Params: map[string]string{"tags": `["a","b"]`}}, []store.FlowRun{r1}},
 			{"ParamNameWithDot", store.FlowRunFilter{Params: map[string]string{"key with.dot": "v"}}, []store.FlowRun{r4}},
+			{"ParamNameWithQuotes", store.FlowRunFilter{Params: map[string]string{`say "hi"`: "1"}}, []store.FlowRun{r4}},
 			{"ParamMissing", store.FlowRunFilter{Params: map[string]string{"nope": "1"}}, nil},
 			{"ParamsAll", store.FlowRunFilter{Params: map[string]string{"region": "eu", "ok": "true"}}, []store.FlowRun{r1}},
 			{"TextInName", store.FlowRunFilter{Text: "load"}, []store.FlowRun{r1}},
@@ -138,6 +139,51 @@ func testRunFilters(t *testing.T, open func(t *testing.T) store.Store) {
 		requireNewestFirst(t, got)
 		if len(got) != len(want) {
 			t.Errorf("pages hold %d runs, want %d (none twice)", len(got), len(want))
+		}
+	})
+
+	t.Run("PagingStates", func(t *testing.T) {
+		t.Parallel()
+		s := open(t)
+		ctx := t.Context()
+		createProject(t, s, "etl")
+		v := register(t, s, registration("etl", "load", "h"))
+		kinds := []state.Kind{state.Failed, state.Success, state.Running, state.Cancelled}
+		var want []string
+		for i := range 30 {
+			k := kinds[i%len(kinds)]
+			run := createRun(t, s, store.FlowRun{FlowVersionID: v.ID, State: state.State{Kind: k}})
+			if k == state.Failed || k == state.Running || k == state.Cancelled {
+				want = append(want, run.ID)
+			}
+		}
+		// Listed in any order, with a duplicate: the same runs, once.
+		f := store.FlowRunFilter{States: []state.Kind{state.Running, state.Failed, state.Cancelled, state.Failed}, Limit: 7}
+		var got []store.FlowRun
+		for page := 0; ; page++ {
+			if page > 5 {
+				t.Fatalf("paging did not end after %d pages", page)
+			}
+			runs, next, err := s.ListFlowRuns(ctx, f)
+			requireNoError(t, err, "ListFlowRuns page %d", page)
+			if len(runs) > 7 {
+				t.Fatalf("page %d holds %d runs, limit 7", page, len(runs))
+			}
+			got = append(got, runs...)
+			if next == "" {
+				break
+			}
+			f.Cursor = next
+		}
+		requireSameIDs(t, "pages", runIDs(got), want)
+		requireNewestFirst(t, got)
+		if len(got) != len(want) {
+			t.Errorf("pages hold %d runs, want %d (none twice)", len(got), len(want))
+		}
+		counts, err := s.CountFlowRunsMatching(ctx, store.FlowRunFilter{States: f.States})
+		requireNoError(t, err, "CountFlowRunsMatching")
+		if w := map[state.Kind]int64{state.Failed: 8, state.Running: 7, state.Cancelled: 7}; !maps.Equal(counts, w) {
+			t.Errorf("CountFlowRunsMatching = %v, want %v", counts, w)
 		}
 	})
 
