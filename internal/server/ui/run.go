@@ -3,6 +3,7 @@ package ui
 import (
 	"cmp"
 	"encoding/json"
+	"html/template"
 	"net/http"
 	"net/url"
 	"slices"
@@ -28,6 +29,11 @@ type runData struct {
 	CanAct   bool // the user's role may cancel
 	Finished bool
 	Logs     *logsData
+	// The graph, timeline and tasks tabs (graph.go, timeline.go).
+	Graph    template.HTML
+	Timeline *timelineData
+	TaskRows []taskRow
+	Since    int64 // the live stream's task cursor at render (see liveSince)
 }
 
 type param struct{ Name, Value string }
@@ -47,9 +53,9 @@ func (u *UI) showRun(r *http.Request, s *session, v *view, id string, q url.Valu
 	switch d.Tab {
 	case "", "tasks":
 		d.Tab = "tasks"
-	case "logs", "details":
+	case "graph", "timeline", "logs", "details":
 	default:
-		return "", errs.Errorf(errs.CodeInvalid, "tab %q is not tasks, logs or details", d.Tab)
+		return "", errs.Errorf(errs.CodeInvalid, "tab %q is not graph, timeline, tasks, logs or details", d.Tab)
 	}
 	v.Title = "Run " + run.ID
 	v.Data = &d
@@ -82,6 +88,9 @@ func (u *UI) showRun(r *http.Request, s *session, v *view, id string, q url.Valu
 	if !d.Finished {
 		_, err := s.api.Secrets(ctx, "")
 		d.CanAct = err == nil
+	}
+	if err := u.runTaskTabs(r.Context(), s, &d, det); err != nil {
+		return "", err
 	}
 	if d.Tab == "logs" {
 		ld, err := readLogs(r, s, id, q, det.TaskRuns)
