@@ -116,6 +116,8 @@ func TestBrowserAccessibility(t *testing.T) {
 		"/ui/runs/" + failed.ID + "?tab=logs",
 		"/ui/runs/" + failed.ID + "?tab=logs&q=upstream",
 		"/ui/runs/" + failed.ID + "?tab=details",
+		"/ui/runs/" + failed.ID + "?tab=graph",
+		"/ui/runs/" + failed.ID + "?tab=timeline",
 		"/ui/flows",
 		"/ui/flows/" + fl.ID,
 		"/ui/agents",

@@ -34,8 +34,9 @@ const defaultDashboardWindow = "24h"
 
 // Bounds of the dashboard's reads.
 const (
-	maxFailureScan  = 1000 // failed runs read to find the failing flows
-	nextRunsOnBoard = 10   // next scheduled runs shown
+	maxFailureScan  = 500 // failed runs read to find the failing flows
+	maxFailingFlows = 20  // failing flows shown (and counted)
+	nextRunsOnBoard = 10  // next scheduled runs shown
 )
 
 // failureKinds are the states a failing flow's runs end in.
@@ -48,13 +49,13 @@ type dashboardData struct {
 	Windows  []windowOption
 	Since    time.Time // the window's start
 
-	Counts      []stateCount
-	Total       int
-	CountsExact bool // false: the counts were read from at most maxCountScan runs
-	TotalURL    string
+	Counts   []stateCount
+	Total    int64
+	TotalURL string
 
 	Failing     []failingFlow
-	FailingMore bool // more failed runs than were read
+	FailingMore bool // more failed runs than were read to find the flows
+	FailingCut  bool // more failing flows than are shown
 
 	Late     []strandedRow
 	LateMore bool
@@ -74,14 +75,14 @@ type windowOption struct {
 
 type stateCount struct {
 	Kind  state.Kind
-	Count int
+	Count int64
 	URL   string // the runs list filtered the same way
 }
 
 type failingFlow struct {
 	Flow     api.Flow
 	Project  string
-	Failures int
+	Failures int64
 	Last     api.FlowRun // the newest failure (by when it failed)
 	URL      string      // the runs list: this flow's failures in the window
 }
@@ -100,7 +101,8 @@ type nextRun struct {
 // all): the runs' state counts, the failing flows, the late runs with why
 // they wait, the next scheduled runs and the agents' health. Its reads
 // are bounded: the projects and their flows, the counts, one page of
-// failures, one of Scheduled runs, the schedules and the agents.
+// failures and a count per failing flow shown, one page of Scheduled
+// runs, the schedules and the agents.
 func (u *UI) dashboardPage(w http.ResponseWriter, r *http.Request, s *session, v *view) (string, error) {
 	ctx := r.Context()
 	v.Title = "Dashboard"
@@ -126,11 +128,11 @@ func (u *UI) dashboardPage(w http.ResponseWriter, r *http.Request, s *session, v
 	d.Since = now.Add(-span).Truncate(time.Second)
 
 	// State counts, each linking to the runs list filtered the same way.
-	counts, total, exact, err := u.stateCounts(ctx, s, client.FlowRunFilter{Project: d.Project, CreatedAfter: d.Since})
+	counts, total, err := stateCounts(ctx, s, client.FlowRunFilter{Project: d.Project, CreatedAfter: d.Since})
 	if err != nil {
 		return "", err
 	}
-	d.Total, d.CountsExact = total, exact
+	d.Total = total
 	d.TotalURL = d.runsURL(nil, "", "")
 	for _, k := range state.Kinds() {
 		if n := counts[k]; n > 0 {
@@ -138,8 +140,9 @@ func (u *UI) dashboardPage(w http.ResponseWriter, r *http.Request, s *session, v
 		}
 	}
 
-	// Failing flows: the failures of the window, grouped by flow, the
-	// flow with the newest failure first.
+	// Failing flows: the flows of the newest failures of the window, the
+	// flow with the newest failure first, each with its failures counted
+	// by the store (one call per flow shown).
 	fails, err := s.api.FlowRuns(ctx, client.FlowRunFilter{Project: d.Project, States: failureKinds, CreatedAfter: d.Since, Limit: maxFailureScan})
 	if err != nil {
 		return "", err
@@ -152,16 +155,27 @@ func (u *UI) dashboardPage(w http.ResponseWriter, r *http.Request, s *session, v
 			f := cat.flow(ctx, s, run.FlowID)
 			ff := failingFlow{Flow: f, Project: cat.projectName[run.ProjectID], Last: run}
 			ff.URL = d.runsURL(failureKinds, f.Name, ff.Project)
-			i = len(d.Failing)
-			byFlow[run.FlowID] = i
+			byFlow[run.FlowID] = len(d.Failing)
 			d.Failing = append(d.Failing, ff)
+			continue
 		}
-		d.Failing[i].Failures++
+		// The newest failure by when the run failed (the list is by
+		// creation, and a run created earlier may have failed later).
 		if run.State.Time.After(d.Failing[i].Last.State.Time) {
 			d.Failing[i].Last = run
 		}
 	}
 	slices.SortStableFunc(d.Failing, func(a, b failingFlow) int { return b.Last.State.Time.Compare(a.Last.State.Time) })
+	if len(d.Failing) > maxFailingFlows {
+		d.Failing, d.FailingCut = d.Failing[:maxFailingFlows], true
+	}
+	for i := range d.Failing {
+		_, n, err := stateCounts(ctx, s, client.FlowRunFilter{FlowID: d.Failing[i].Flow.ID, States: failureKinds, CreatedAfter: d.Since})
+		if err != nil {
+			return "", err
+		}
+		d.Failing[i].Failures = n
+	}
 
 	// Agents' health, and the late runs with why they wait.
 	agents, err := s.api.Agents(ctx)
@@ -220,30 +234,14 @@ func (d *dashboardData) runsURL(kinds []state.Kind, flow, project string) string
 	return "/ui/runs?" + q.Encode()
 }
 
-// maxCountScan bounds the runs stateCounts reads when it counts them
-// itself.
-const maxCountScan = 5000
-
-// stateCounts counts the runs matching f by state kind. It reads at most
-// maxCountScan runs, newest first; exact is false when more matched.
-func (u *UI) stateCounts(ctx context.Context, s *session, f client.FlowRunFilter) (counts map[state.Kind]int, total int, exact bool, err error) {
-	counts = map[state.Kind]int{}
-	f.Limit = 1000
-	for total < maxCountScan {
-		page, err := s.api.FlowRuns(ctx, f)
-		if err != nil {
-			return nil, 0, false, err
-		}
-		for _, run := range page.FlowRuns {
-			counts[run.State.Kind]++
-			total++
-		}
-		if page.NextCursor == "" || page.NextCursor == f.Cursor {
-			return counts, total, true, nil
-		}
-		f.Cursor = page.NextCursor
+// stateCounts counts the runs matching f by state kind, in one call
+// (GET /flow_runs/counts: the store counts, whatever the number of runs).
+func stateCounts(ctx context.Context, s *session, f client.FlowRunFilter) (map[state.Kind]int64, int64, error) {
+	c, err := s.api.FlowRunCounts(ctx, f)
+	if err != nil {
+		return nil, 0, err
 	}
-	return counts, total, false, nil
+	return c.Counts, c.Total, nil
 }
 
 // scheduleZone is the zone a schedule fires in, and its name: a cron
