@@ -33,8 +33,7 @@ type agentRow struct {
 	Agent    api.Agent
 	Healthy  bool
 	Ago      string // "12 s ago"
-	InFlight int
-	More     bool // InFlight is a lower bound (a page's worth)
+	InFlight int64
 }
 
 type strandedRow struct {
@@ -104,7 +103,7 @@ func (u *UI) agentsLive(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write([]byte(buf.String()))
 }
 
-// agentsData reads the agents, their runs in flight (one bounded read per
+// agentsData reads the agents, their runs in flight (one count per
 // agent) and the stranded runs.
 func (u *UI) agentsData(ctx context.Context, s *session) (*agentsData, error) {
 	agents, err := s.api.Agents(ctx)
@@ -119,12 +118,11 @@ func (u *UI) agentsData(ctx context.Context, s *session) (*agentsData, error) {
 		if !a.LastSeenAt.IsZero() {
 			row.Ago = ago(now.Sub(a.LastSeenAt))
 		}
-		page, err := s.api.FlowRuns(ctx, client.FlowRunFilter{AgentID: a.ID, States: inFlightKinds, Limit: 1000})
+		c, err := s.api.FlowRunCounts(ctx, client.FlowRunFilter{AgentID: a.ID, States: inFlightKinds})
 		if err != nil {
 			return nil, err
 		}
-		row.InFlight = len(page.FlowRuns)
-		row.More = page.NextCursor != ""
+		row.InFlight = c.Total
 		d.Agents = append(d.Agents, row)
 	}
 	late, err := u.lateRuns(ctx, s, agents, lateQuery{now: now})
