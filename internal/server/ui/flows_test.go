@@ -137,7 +137,7 @@ func TestBrowserRunForm(t *testing.T) {
 		chromedp.SendKeys(chromedp.CSS("#p-day"), "2026-11-26"),
 		chromedp.SendKeys(chromedp.CSS("#p-count"), "12"),
 		chromedp.SetValue(chromedp.CSS("#p-dry"), "true"),
-		chromedp.Click(chromedp.CSS("#run")))
+		chromedp.Click(chromedp.CSS("#run-submit")))
 	path := b.at("the new run's page", func(s string) bool { return strings.HasPrefix(s, "/ui/runs/") })
 	id := strings.TrimPrefix(path, "/ui/runs/")
 	b.do("see the run", chromedp.WaitVisible(chromedp.CSS("#run-state")))
