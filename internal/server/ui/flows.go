@@ -47,7 +47,7 @@ type flowData struct {
 	Versions  []api.FlowVersion
 	Schedules []api.Schedule
 	Runs      []runRow
-	RunsURL   string // the runs list filtered by this flow
+	RunsURL   string     // the runs list filtered by this flow
 	Spec      *spec.Spec // the spec of RunVersion
 	Params    []paramField
 	RunName   string
