@@ -63,7 +63,10 @@ type taskRunData struct {
 // taskAttempt is one attempt of a task run: the states from its Running
 // state (or the task run's first state) to the next Running state.
 type taskAttempt struct {
-	N        int // the attempt number; 0 for states before the first attempt ran
+	N int // the attempt number; 0 for states before the first attempt ran
+	// Task is the engine's attempt number when it differs from N: a run
+	// retried from failed numbers a task's attempts from 1 again.
+	Task     int
 	States   []state.State
 	Errors   []string // the messages of its failing states
 	Duration string
@@ -259,18 +262,23 @@ func dependsOn(t spec.Task, up string) bool {
 }
 
 // groupAttempts splits a task run's states into attempts: each Running
-// state starts one. States before the first Running state (Pending,
-// Scheduled) form attempt 0, unless the task run never ran (a cached or
-// skipped task), when they are its only group.
+// state starts one, numbered from 1. States before the first Running
+// state (Pending, Scheduled) form attempt 0, and are the only group of a
+// task run that never ran (a cached or skipped task).
 func groupAttempts(hist []state.State) []taskAttempt {
 	var out []taskAttempt
+	n := 0
 	for _, st := range hist {
 		if st.Kind == state.Running || len(out) == 0 {
-			n := 0
+			a := taskAttempt{}
 			if st.Kind == state.Running {
-				n = cmp.Or(st.Attempt, countRunning(out)+1)
+				n++
+				a.N = n
+				if st.Attempt != 0 && st.Attempt != n {
+					a.Task = st.Attempt
+				}
 			}
-			out = append(out, taskAttempt{N: n})
+			out = append(out, a)
 		}
 		a := &out[len(out)-1]
 		a.States = append(a.States, st)
@@ -286,16 +294,6 @@ func groupAttempts(hist []state.State) []taskAttempt {
 		a.Duration = duration(a.States[len(a.States)-1].Time.Sub(a.States[0].Time))
 	}
 	return out
-}
-
-func countRunning(as []taskAttempt) int {
-	n := 0
-	for _, a := range as {
-		if a.N > 0 {
-			n++
-		}
-	}
-	return n
 }
 
 // taskInputs describes a task's inputs: an upstream task's result (linked),
