@@ -350,3 +350,66 @@ func TestRunAgain(t *testing.T) {
 		t.Errorf("from a missing run = %d, want 404", p.status)
 	}
 }
+
+// taskrunFanOut gives a run of the taskrunSpec flow a transform mapped
+// over n children, every 100th Failed, in batches of 1,000 writes.
+func taskrunFanOut(e *env, runID string, n int) {
+	e.t.Helper()
+	w := e.taskrunWriter(runID)
+	w.write(trs("extract", state.Success, 1, ""), trs("transform", state.Running, 0, ""))
+	for from := 0; from < n; from += 1000 {
+		var batch []taskrunState
+		for i := from; i < min(from+1000, n); i++ {
+			kind, msg := state.Success, ""
+			if i%100 == 99 {
+				kind, msg = state.Failed, fmt.Sprintf("row %d is bad", i)
+			}
+			batch = append(batch, trs(fmt.Sprintf("transform[%d]", i), kind, 1, msg))
+		}
+		w.write(batch...)
+	}
+}
+
+// BenchmarkTaskRunPage: the server's time to answer the page of a mapped
+// task with 5,000 children (counts over all, one page of 100 rows),
+// without and with a state filter, over loopback HTTP.
+func BenchmarkTaskRunPage(b *testing.B) {
+	e := newEnv(b)
+	e.taskrunFlow("etl", "")
+	run := e.run("etl", "")
+	taskrunFanOut(e, run.ID, 5000)
+	u := e.user()
+	u.signIn(e.admin)
+	for _, c := range []struct{ name, path string }{
+		{"children-5000", "transform"},
+		{"children-5000-failed", "transform?state=Failed"},
+		{"child", url.PathEscape("transform[4999]")},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			path := "/ui/runs/" + run.ID + "/tasks/" + c.path
+			for b.Loop() {
+				if p := u.get(path); p.status != http.StatusOK {
+					b.Fatalf("GET %s = %d", path, p.status)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkFlowHistory: the server's time to answer a flow's page, whose
+// history grid reads the task runs of its newest 20 runs, each with a
+// 500-way map (10,000 task runs in all).
+func BenchmarkFlowHistory(b *testing.B) {
+	e := newEnv(b)
+	fl := e.taskrunFlow("etl", "")
+	for range 20 {
+		taskrunFanOut(e, e.run("etl", "").ID, 500)
+	}
+	u := e.user()
+	u.signIn(e.admin)
+	for b.Loop() {
+		if p := u.get("/ui/flows/" + fl.ID); p.status != http.StatusOK || strings.Count(p.body, `<tr data-run=`) < 20 {
+			b.Fatalf("GET the flow page = %d", p.status)
+		}
+	}
+}
