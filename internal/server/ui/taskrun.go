@@ -70,6 +70,7 @@ type taskAttempt struct {
 	States   []state.State
 	Errors   []string // the messages of its failing states
 	Duration string
+	Label    string // the heading
 }
 
 // taskInput is one positional input of the task, from the spec.
@@ -288,6 +289,16 @@ func groupAttempts(hist []state.State) []taskAttempt {
 	}
 	for i := range out {
 		a := &out[i]
+		switch last := a.States[len(a.States)-1].Kind; {
+		case a.N > 0:
+			a.Label = "Attempt " + strconv.Itoa(a.N)
+		case i+1 < len(out):
+			a.Label = "Before the first attempt"
+		case last.Finished():
+			a.Label = "Finished without running"
+		default:
+			a.Label = "Waiting to run"
+		}
 		if a.N == 0 || len(a.States) < 2 {
 			continue
 		}

@@ -134,7 +134,7 @@ func TestTaskRunPage(t *testing.T) {
 	base := "/ui/runs/" + run.ID + "/tasks/"
 
 	p := u.mustGet(base + "extract")
-	p.contains(t, `<h1 class="mono">extract</h1>`, `<div id="task-state"><span class="state state-ok" data-state="Success">`,
+	p.contains(t, `<h1 class="task-key">extract</h1>`, `<div id="task-state"><span class="state state-ok" data-state="Success">`,
 		`href="/ui/runs/`+run.ID+`" id="flow-run"`, "<code>etl.extract</code>",
 		`data-attempt="1"`, "Attempt 1", `<pre class="task-error" role="note">attempt 1 failed; retrying in 1s: connection reset by peer</pre>`,
 		`data-attempt="2"`, "Attempt 2", "Before the first attempt",
@@ -180,12 +180,12 @@ func TestTaskRunPage(t *testing.T) {
 
 	// A child: its parent, its siblings, its error.
 	p = u.mustGet(base + url.PathEscape("transform[7]"))
-	p.contains(t, `<h1 class="mono">transform[7]</h1>`, `data-state="Failed"`, "row 7: bad date",
+	p.contains(t, `<h1 class="task-key">transform[7]</h1>`, `data-state="Failed"`, "row 7: bad date",
 		`7 of <a href="`+base+`transform" class="mono" id="parent">transform</a>`,
 		`href="`+base+`transform%5B6%5D" id="prev-child"`, `href="`+base+`transform%5B8%5D" id="next-child"`,
 		`(mapped over each element)`)
 	// The same page when the brackets come unescaped.
-	u.mustGet(base+"transform[7]").contains(t, `<h1 class="mono">transform[7]</h1>`)
+	u.mustGet(base+"transform[7]").contains(t, `<h1 class="task-key">transform[7]</h1>`)
 
 	// A task of the spec that has not started.
 	p = u.mustGet(base + "report")
