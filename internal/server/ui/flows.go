@@ -27,6 +27,9 @@ const recentFlowRuns = 10
 const (
 	historyRuns  = 20
 	historyTasks = 40
+	// historyBudget bounds the task runs the grid reads: once the runs
+	// read so far held this many, the older runs' rows show no cells.
+	historyBudget = 20_000
 )
 
 // flowsPage lists a project's flows.
@@ -64,14 +67,16 @@ type flowData struct {
 
 // flowHistory is the flow page's grid of recent runs × tasks.
 type flowHistory struct {
-	Tasks []string // the columns: the newest version's task IDs
-	More  int      // tasks left out of the columns
-	Rows  []historyRow
+	Tasks   []string // the columns: the newest version's task IDs
+	More    int      // tasks left out of the columns
+	Rows    []historyRow
+	Skipped int // rows whose task runs were not read (historyBudget)
 }
 
 type historyRow struct {
-	Run   api.FlowRun
-	Cells []historyCell
+	Run     api.FlowRun
+	Cells   []historyCell
+	Skipped bool // its task runs were not read: the newer runs had many
 }
 
 // historyCell is a task's state in one run: a mapped task's worst child
@@ -306,7 +311,9 @@ func (u *UI) runFlow(w http.ResponseWriter, r *http.Request, s *session, v *view
 // readHistory builds the history grid: one row per run (newest first),
 // one column per task of sp (at most historyTasks), each cell the task
 // run's state, or for a mapped task its children's worst state and count.
-// It reads each run's task runs once.
+// It reads each run's task runs once, newest first, and stops reading once
+// historyBudget task runs were read: the work is bounded by the budget
+// plus one run's task runs, however large the runs' maps.
 func readHistory(r *http.Request, s *session, sp *spec.Spec, runs []api.FlowRun) (*flowHistory, error) {
 	h := &flowHistory{}
 	mapped := map[string]bool{}
@@ -318,11 +325,18 @@ func readHistory(r *http.Request, s *session, sp *spec.Spec, runs []api.FlowRun)
 		h.Tasks = append(h.Tasks, t.ID)
 		mapped[t.ID] = t.Mapped
 	}
+	read := 0
 	for _, run := range runs {
+		if read >= historyBudget {
+			h.Rows = append(h.Rows, historyRow{Run: run, Skipped: true})
+			h.Skipped++
+			continue
+		}
 		trs, err := s.api.TaskRuns(r.Context(), run.ID)
 		if err != nil {
 			return nil, fmt.Errorf("the history of flow %s: %w", sp.Name, err)
 		}
+		read += len(trs)
 		byKey := make(map[string]api.TaskRun, len(trs))
 		children := map[string]*state.Counts{}
 		for _, tr := range trs {

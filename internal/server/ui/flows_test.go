@@ -203,3 +203,24 @@ func TestFlowHistory(t *testing.T) {
 	// A cell opens its task run.
 	u.mustGet(base+"transform").contains(t, "All 4")
 }
+
+// TestFlowHistoryBudget: the grid stops reading task runs once the
+// newer runs held 20,000 of them: older runs show their state but no
+// cells, and the page says why.
+func TestFlowHistoryBudget(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	fl := e.taskrunFlow("etl", "")
+	oldest := e.run("etl", "")
+	e.taskrunWriter(oldest.ID).write(trs("extract", state.Failed, 1, "old"))
+	for range 2 {
+		taskrunFanOut(e, e.run("etl", "").ID, 10_000)
+	}
+	u := e.user()
+	u.signIn(e.admin)
+	p := u.mustGet("/ui/flows/" + fl.ID)
+	p.contains(t, `<tr data-run="`+oldest.ID+`">`, `colspan="4">not read</td>`, "The task runs of the 1 oldest runs were not read")
+	if n := strings.Count(p.body, `<span class="count">100/10000</span>`); n != 2 {
+		t.Errorf("the grid shows %d maps of 10,000 with 100 Failed, want 2", n)
+	}
+}
