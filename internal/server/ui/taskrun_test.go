@@ -129,6 +129,10 @@ func TestTaskRunPage(t *testing.T) {
 		children = append(children, trs(fmt.Sprintf("transform[%d]", i), kind, 1, msg))
 	}
 	w.write(children...)
+	// transform[3] failed, and ran again after a restart: its runner
+	// numbered the new attempt 1 again. load came from the cache.
+	w.write(trs("transform[3]", state.Running, 1, ""), trs("transform[3]", state.Failed, 1, "row 3: timeout"), trs("transform[3]", state.Running, 1, ""), trs("transform[3]", state.Success, 1, ""),
+		trs("load", state.Pending, 0, ""), trs("load", state.Cached, 0, "cached for 1h"))
 	u := e.user()
 	u.signIn(e.token("agent")) // every role that may read runs may read task runs
 	base := "/ui/runs/" + run.ID + "/tasks/"
@@ -184,6 +188,9 @@ func TestTaskRunPage(t *testing.T) {
 		`7 of <a href="`+base+`transform" class="mono" id="parent">transform</a>`,
 		`href="`+base+`transform%5B6%5D" id="prev-child"`, `href="`+base+`transform%5B8%5D" id="next-child"`,
 		`(mapped over each element)`)
+	p = u.mustGet(base + url.PathEscape("transform[3]"))
+	p.contains(t, "<h3>Attempt 1", "<h3>Attempt 2 <span class=\"muted\">(attempt 1 of its runner: the run was restarted)</span>", "row 3: timeout")
+	u.mustGet(base+"load").contains(t, "<h3>Finished without running</h3>", `data-state="Cached"`)
 	// The same page when the brackets come unescaped.
 	u.mustGet(base+"transform[7]").contains(t, `<h1 class="task-key">transform[7]</h1>`)
 
