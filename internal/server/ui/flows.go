@@ -60,8 +60,7 @@ type flowData struct {
 	RunVersion *api.FlowVersion
 	From       *api.FlowRun // the run whose parameters fill the form
 	History    *flowHistory
-	// Graph is the newest version's graph as static SVG; empty until the
-	// graph code draws it.
+	// Graph is the newest version's graph as static SVG (no states).
 	Graph template.HTML
 }
 
@@ -214,6 +213,11 @@ func (u *UI) loadFlow(r *http.Request, s *session, v *view, id, from string) (*f
 		d.Runs = append(d.Runs, runRow{Run: run, Flow: fd.Flow.Name, Duration: runDuration(run, nil, time.Now())})
 	}
 	if len(fd.Versions) > 0 {
+		// A graph that cannot be drawn (a spec this server cannot read)
+		// leaves the page without one; the run form says why.
+		if g, err := u.flowGraphSVG(ctx, s, fd.Versions[0].ID); err == nil {
+			d.Graph = g
+		}
 		if newest, err := spec.Decode(fd.Versions[0].Spec); err == nil && len(page.FlowRuns) > 0 {
 			h, err := readHistory(r, s, newest, page.FlowRuns[:min(historyRuns, len(page.FlowRuns))])
 			if err != nil {

@@ -46,7 +46,9 @@ func TestFlowPages(t *testing.T) {
 		`<tr data-version="1">`, det.Versions[0].SpecHash, "local: <code>/usr/local/bin/flows</code>",
 		`data-run="`+old.ID+`"`, `href="/ui/runs?flow=etl&amp;project=default" id="all-runs"`,
 		`action="/ui/flows/`+fl.ID+`/run"`, `name="p.day"`, `name="p.count"`, `<select id="p-dry" name="p.dry">`, `<textarea id="p-tags" name="p.tags"`,
-		"(string, Go string, required)", "(integer, Go int, default <code>3</code>)", "No schedules.")
+		"(string, Go string, required)", "(integer, Go int, default <code>3</code>)", "No schedules.",
+		// The newest version's graph, with no run states.
+		`<section id="flow-graph"`, `id="n-a"`, `id="n-b"`)
 	csrf := p.csrf(t)
 
 	// Without the CSRF token no run is created.
