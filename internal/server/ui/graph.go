@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"html"
 	"html/template"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -630,17 +629,12 @@ func groupTasks(runID string, trs []api.TaskRun, mapped map[string]bool) *runTas
 	slices.Sort(keys)
 	for _, k := range keys {
 		if g := rt.Groups[k]; g != nil {
-			rt.Rows = append(rt.Rows, taskRow{Key: k, URL: taskURL(runID, k), Task: g.Parent, Group: g, Text: g.countsText(0)})
+			rt.Rows = append(rt.Rows, taskRow{Key: k, URL: taskRunURL(runID, k), Task: g.Parent, Group: g, Text: g.countsText(0)})
 		} else {
-			rt.Rows = append(rt.Rows, taskRow{Key: k, URL: taskURL(runID, k), Task: rt.Plain[k]})
+			rt.Rows = append(rt.Rows, taskRow{Key: k, URL: taskRunURL(runID, k), Task: rt.Plain[k]})
 		}
 	}
 	return rt
-}
-
-// taskURL is the task-run page of a run's task (or mapped task).
-func taskURL(runID, key string) string {
-	return "/ui/runs/" + url.PathEscape(runID) + "/tasks/" + url.PathEscape(key)
 }
 
 // drawGraph draws a layout as SVG. With a run (runID and rt not empty),
@@ -686,7 +680,7 @@ func drawGraph(l *graphLayout, runID string, rt *runTasks) template.HTML {
 		if rt != nil {
 			label = kind.String()
 			fmt.Fprintf(&b, `<a class="%s" id="n-%s" data-task="%s" data-state="%s" href="%s" transform="translate(%d %d)">`,
-				cls, esc(n.ID), esc(n.ID), label, esc(taskURL(runID, n.ID)), n.X, n.Y)
+				cls, esc(n.ID), esc(n.ID), label, esc(taskRunURL(runID, n.ID)), n.X, n.Y)
 		} else {
 			fmt.Fprintf(&b, `<g class="%s" id="n-%s" data-task="%s" transform="translate(%d %d)">`, cls, esc(n.ID), esc(n.ID), n.X, n.Y)
 		}

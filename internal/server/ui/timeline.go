@@ -236,7 +236,7 @@ func timelineOf(run api.FlowRun, history []state.State, l *graphLayout, rt *runT
 	}
 	for _, k := range keys {
 		s := spans[k]
-		row := timelineRow{Key: k, Span: s, Kind: state.Pending, URL: taskURL(run.ID, k), StartMS: msOf(s.Start), EndMS: msOf(s.End)}
+		row := timelineRow{Key: k, Span: s, Kind: state.Pending, URL: taskRunURL(run.ID, k), StartMS: msOf(s.Start), EndMS: msOf(s.End)}
 		if g := rt.Groups[k]; g != nil {
 			row.Group, row.Kind, row.Text = g, g.Kind, g.countsText(0)
 		} else if tr := rt.Plain[k]; tr != nil {
