@@ -83,7 +83,8 @@ func a11ySignIn(b *browser, url, token string) {
 	b.at("the runs list", func(s string) bool { return s == "/ui/runs" })
 }
 
-// TestBrowserAccessibility walks the main pages as an admin (who sees
+// TestBrowserAccessibility walks the main pages (a run's tabs and task
+// pages included) as an admin (who sees
 // every form) and fails on any control in Chromium's accessibility tree
 // that has no name; the shortcuts dialog, open, is checked too.
 func TestBrowserAccessibility(t *testing.T) {
@@ -94,6 +95,11 @@ func TestBrowserAccessibility(t *testing.T) {
 	fl := e.flow("etl", typedParams)
 	failed := e.run("etl", `{"day":"2026-11-26"}`)
 	e.setState(failed.ID, state.Running, "")
+	rn := e.runner(failed.ID)
+	rn.task("a", state.Running, "")
+	rn.task("a", state.Success, "")
+	rn.task("b", state.Running, "")
+	rn.task("b", state.Failed, "the upstream API said 503")
 	e.logs(failed.ID, "INFO extract started", "ERROR the upstream API said 503")
 	e.setState(failed.ID, state.Failed, "the upstream API is down")
 	e.run("etl", `{"day":"2026-11-27"}`)
@@ -118,6 +124,8 @@ func TestBrowserAccessibility(t *testing.T) {
 		"/ui/runs/" + failed.ID + "?tab=details",
 		"/ui/runs/" + failed.ID + "?tab=graph",
 		"/ui/runs/" + failed.ID + "?tab=timeline",
+		"/ui/runs/" + failed.ID + "/tasks/a",
+		"/ui/runs/" + failed.ID + "/tasks/b",
 		"/ui/flows",
 		"/ui/flows/" + fl.ID,
 		"/ui/agents",
@@ -129,6 +137,9 @@ func TestBrowserAccessibility(t *testing.T) {
 	}
 	for _, path := range pages {
 		b.do("open "+path, chromedp.Navigate(e.url+path), chromedp.WaitReady(chromedp.CSS("footer")))
+		if msg := evalIn[string](b, `(document.getElementById("error") || {}).textContent || ""`); msg != "" {
+			t.Errorf("%s shows an error instead of the page: %s", path, msg)
+		}
 		if bad := a11yUnnamed(b); len(bad) > 0 {
 			t.Errorf("%s has controls without a name:\n  %s", path, strings.Join(bad, "\n  "))
 		}
