@@ -2,11 +2,11 @@ package ui_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -147,6 +147,12 @@ func agentsHealth(b *browser, name string) string {
 	return evalIn[string](b, `(() => { const h = document.querySelector('tr[data-agent=`+jsString(name)+`] [data-health]'); return h ? h.dataset.health : ""; })()`)
 }
 
+// agentsVisibility makes the page believe its tab is hidden or shown.
+func agentsVisibility(b *browser, hidden bool) {
+	b.t.Helper()
+	evalIn[chromedp.Void](b, fmt.Sprintf(`Object.defineProperty(document, "hidden", {configurable: true, get: () => %v}); document.dispatchEvent(new Event("visibilitychange"))`, hidden))
+}
+
 // agentsWait polls the page until cond holds, or fails saying what it
 // waited for.
 func agentsWait(b *browser, what string, cond func() bool) {
@@ -162,8 +168,9 @@ func agentsWait(b *browser, what string, cond func() bool) {
 
 // TestBrowserAgentsLive: a real agent (internal/agent, heartbeating
 // through the API) shows healthy; a run claimed meanwhile shows in
-// flight on its agent's new row; when the agent is stopped, its row flips
-// to unhealthy once the offline window has passed, all without a reload.
+// flight on its agent's new row; a hidden tab does not poll and catches
+// up when shown; when the agent is stopped, its row flips to unhealthy
+// once the offline window has passed, all without a reload.
 func TestBrowserAgentsLive(t *testing.T) {
 	t.Parallel()
 	const offline = 2 * time.Second
@@ -215,7 +222,7 @@ func TestBrowserAgentsLive(t *testing.T) {
 	if h := agentsHealth(b, "runner-1"); h != "healthy" {
 		t.Fatalf("runner-1 shows %q, want healthy", h)
 	}
-	evalIn[chromedp.Void](b, `window.agentsNoReload = true; window.agentsOpened = Date.now()`)
+	evalIn[chromedp.Void](b, `window.agentsNoReload = true`)
 	// A keyboard selection survives the updates.
 	b.do("select the row", chromedp.KeyEvent("j"))
 
@@ -234,11 +241,36 @@ func TestBrowserAgentsLive(t *testing.T) {
 		return evalIn[string](b, `(() => { const c = document.querySelector('tr[data-agent="claimer"] .in-flight'); return c ? c.textContent : ""; })()`) == "1"
 	})
 
-	// The real agent keeps beating: still healthy in a refresh made a
-	// whole window after the page was opened.
-	agentsWait(b, "a refresh a window after the page opened", func() bool {
-		return evalIn[bool](b, `Number(document.getElementById("agents-live").dataset.refreshed || 0) > agentsOpened + `+strconv.Itoa(int(offline.Milliseconds())))
-	})
+	// Hidden, the page does not poll: the claimer, which never beats,
+	// goes offline (the server's fragment says so) but the hidden page
+	// fetches nothing and still shows what it showed.
+	evalIn[chromedp.Void](b, `window.agentsFetches = 0; const f = window.fetch; window.fetch = function () { window.agentsFetches++; return f.apply(this, arguments); }`)
+	agentsVisibility(b, true)
+	hiddenAt := time.Now()
+	shown := agentsHealth(b, "claimer")
+	before := evalIn[int](b, `window.agentsFetches`)
+	dev := e.user()
+	dev.signIn(e.token("developer"))
+	deadline = time.Now().Add(30 * time.Second)
+	poll := time.Second // agentsPoll of a 2 s window
+	for time.Since(hiddenAt) < poll+poll/2 || !regexp.MustCompile(`(?s)data-agent="claimer".*?data-health="unhealthy"`).MatchString(dev.mustGet("/ui/agents/live").body) {
+		if time.Now().After(deadline) {
+			t.Fatal("the claimer, which never beats, did not turn unhealthy on the server")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// The server has judged it offline, and more than a poll interval
+	// has passed since the page was hidden.
+	if n := evalIn[int](b, `window.agentsFetches`); n != before {
+		t.Errorf("the hidden page fetched %d times", n-before)
+	}
+	if h := agentsHealth(b, "claimer"); h != shown {
+		t.Errorf("the hidden page changed the claimer's health from %q to %q", shown, h)
+	}
+	// Shown again, it refreshes at once: the claimer is unhealthy, and the
+	// real agent, still beating a window after the page opened, healthy.
+	agentsVisibility(b, false)
+	agentsWait(b, "the claimer shows unhealthy", func() bool { return agentsHealth(b, "claimer") == "unhealthy" })
 	if h := agentsHealth(b, "runner-1"); h != "healthy" {
 		t.Fatalf("runner-1, still beating, shows %q", h)
 	}

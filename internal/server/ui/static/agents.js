@@ -29,7 +29,7 @@
   }
 
   function refresh() {
-    if (busy || document.visibilityState !== "visible") { return; }
+    if (busy || document.hidden) { return; }
     busy = true;
     fetch("/ui/agents/live", { credentials: "same-origin", cache: "no-store" }).then(function (res) {
       if (res.status === 401) { window.location.reload(); return null; }
@@ -53,7 +53,7 @@
     if (timer !== null) { window.clearInterval(timer); timer = null; }
   }
   document.addEventListener("visibilitychange", function () {
-    if (document.visibilityState === "visible") { refresh(); start(); } else { stop(); }
+    if (document.hidden) { stop(); } else { refresh(); start(); }
   });
-  if (document.visibilityState === "visible") { start(); }
+  if (!document.hidden) { start(); }
 })();
