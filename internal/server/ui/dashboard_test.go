@@ -73,6 +73,15 @@ func TestDashboard(t *testing.T) {
 	dashEnd(e, rep.ID, state.TimedOut, "report took too long")
 	e.setState(e.run("report", "").ID, state.Running, "")
 	late := e.run("gpu-train", "") // due now; no agent covers [gpu]
+	e.flow("busy", "")
+	overdue, err := e.api.CreateFlowRun(ctx, api.CreateFlowRun{Flow: "busy", ScheduledAt: time.Now().Add(-5 * time.Minute)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	future, err := e.api.CreateFlowRun(ctx, api.CreateFlowRun{Flow: "busy", ScheduledAt: time.Now().Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
 	opsRun, err := e.api.CreateFlowRun(ctx, api.CreateFlowRun{Project: "ops", Flow: "nightly"})
 	if err != nil {
 		t.Fatal(err)
@@ -98,13 +107,13 @@ func TestDashboard(t *testing.T) {
 
 	// Counts: every run of the window, by state.
 	counts := dashSection(t, p, "ul", "counts")
-	for kind, n := range map[string]int{"Failed": 3, "TimedOut": 1, "Success": 1, "Running": 1, "Scheduled": 1} {
+	for kind, n := range map[string]int{"Failed": 3, "TimedOut": 1, "Success": 1, "Running": 1, "Scheduled": 3} {
 		if !regexp.MustCompile(`data-state="` + kind + `"><a href="[^"]*state=` + kind + `[^"]*" aria-label="` + fmt.Sprint(n) + " " + kind + `"`).MatchString(counts) {
 			t.Errorf("the counts do not show %d %s with a link:\n%s", n, kind, counts)
 		}
 	}
-	if !strings.Contains(counts, `<span class="dash-n">7</span> runs`) {
-		t.Errorf("the counts' total is not 7:\n%s", counts)
+	if !strings.Contains(counts, `<span class="dash-n">9</span> runs`) {
+		t.Errorf("the counts' total is not 9:\n%s", counts)
 	}
 	// A count's link is the runs list of that state since the window's start.
 	m := regexp.MustCompile(`data-state="Failed"><a href="([^"]+)"`).FindStringSubmatch(counts)
@@ -138,6 +147,15 @@ func TestDashboard(t *testing.T) {
 	lateT := dashSection(t, p, "table", "late")
 	if !strings.Contains(lateT, `data-run="`+late.ID+`"`) || !strings.Contains(lateT, "no online agent&#39;s labels cover the labels [gpu]") {
 		t.Errorf("the late runs do not list %s with its reason:\n%s", late.ID, lateT)
+	}
+
+	// A run due for minutes that an online agent could take waits for a
+	// free agent; one due in an hour is not late.
+	if !strings.Contains(lateT, `data-run="`+overdue.FlowRun.ID+`"`) || !strings.Contains(lateT, "waiting for a free agent") {
+		t.Errorf("the late runs do not list the overdue run %s as waiting for a free agent:\n%s", overdue.FlowRun.ID, lateT)
+	}
+	if strings.Contains(lateT, future.FlowRun.ID) {
+		t.Errorf("the late runs list %s, due in an hour", future.FlowRun.ID)
 	}
 
 	// Next scheduled runs: in the user's zone and the schedule's.
