@@ -190,3 +190,41 @@ func liveBenchFanOut(b *testing.B, logs bool) {
 	b.ReportMetric(idleCores, "idle-cores")
 	b.ReportMetric(float64(n)/wall.Seconds(), "events/s")
 }
+
+// BenchmarkLogsTab: the server's time to render a run's logs tab (read
+// through the API, filter, render), with the whole log and with a search.
+func BenchmarkLogsTab(b *testing.B) {
+	for _, size := range []int{20_000, 100_000} {
+		e := newEnv(b)
+		e.flow("etl", "")
+		lines := make([]logsLine, size)
+		for i := range lines {
+			lines[i] = logsLine{"", "INFO", fmt.Sprintf("batch %d: read 1200 rows from the upstream API in %d ms", i+1, i%977), `{"batch":` + fmt.Sprint(i+1) + `}`}
+			if i%100 == 7 {
+				lines[i] = logsLine{"", "ERROR", fmt.Sprintf("batch %d: the Upstream said 503 (Service Unavailable)", i+1), ""}
+			}
+		}
+		run := logsSeed(e, "etl", lines)
+		u := e.user()
+		u.signIn(e.admin)
+		for _, bc := range []struct{ name, query string }{
+			{"all", ""},
+			{"search", "&q=service+unavailable"}, // 1 line in 100
+			{"search-none", "&q=no+such+text"},
+		} {
+			if size > 20_000 && bc.name == "all" {
+				continue // the page itself is 50 MB
+			}
+			b.Run(fmt.Sprintf("lines=%d/%s", size, bc.name), func(b *testing.B) {
+				path := "/ui/runs/" + run.ID + "?tab=logs" + bc.query
+				var bytes int
+				cpu0 := cpuTime()
+				for b.Loop() {
+					bytes = len(u.mustGet(path).body)
+				}
+				b.ReportMetric(float64(bytes)/1e6, "MB/page")
+				b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/1000/float64(b.N), "cpu-ms/op")
+			})
+		}
+	}
+}

@@ -3,9 +3,11 @@ package ui
 import (
 	"bufio"
 	"bytes"
+	"html/template"
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -33,6 +35,8 @@ type logsData struct {
 	Truncated      bool
 	Tasks          map[string]string // task run ID → key
 	Download       string            // the URL of the filtered log as text
+	HTML           template.HTML     // the lines' <li> elements (see writeLogLines)
+	Last           int64             // the ID of the last line shown: live lines come after it
 }
 
 // Filtered reports whether a filter hides lines (so new lines are not
@@ -40,11 +44,12 @@ type logsData struct {
 func (d *logsData) Filtered() bool { return d.Q != "" || d.Level != "" || d.Task != "" }
 
 type logLine struct {
-	N     int
-	Line  api.LogLine
-	Parts []part // the message, split around the matches of q
-	Attrs []part // the attributes, likewise
-	Task  string
+	N         int
+	Line      api.LogLine
+	Time, ISO string // formatted here: a template's call per line costs
+	Parts     []part // the message, split around the matches of q
+	Attrs     []part // the attributes, split likewise (or whole)
+	Task      string
 }
 
 type part struct {
@@ -213,6 +218,7 @@ func readLogs(r *http.Request, s *session, id string, q url.Values, tasks []api.
 	if fq := f.query(); len(fq) > 0 {
 		d.Download += "?" + fq.Encode()
 	}
+	tf := readPrefs(r).formatter()
 	var after int64
 	n := 0
 	for {
@@ -230,8 +236,8 @@ func readLogs(r *http.Request, s *session, id string, q url.Values, tasks []api.
 			if !f.keep(l) {
 				continue
 			}
-			ll := logLine{N: n, Line: *l, Parts: split(l.Message, f.q), Task: d.Tasks[l.TaskRunID]}
-			if f.q != "" && len(l.Attrs) > 0 {
+			ll := logLine{N: n, Line: *l, Time: tf.Time(l.Time), ISO: tf.ISO(l.Time), Parts: split(l.Message, f.q), Task: d.Tasks[l.TaskRunID]}
+			if len(l.Attrs) > 0 {
 				ll.Attrs = split(string(l.Attrs), f.q)
 			}
 			d.Lines = append(d.Lines, ll)
@@ -242,7 +248,54 @@ func readLogs(r *http.Request, s *session, id string, q url.Values, tasks []api.
 		after = page.NextAfter
 	}
 	d.Total = min(n, maxLogLines)
+	d.HTML = writeLogLines(d.Lines)
+	if len(d.Lines) > 0 {
+		d.Last = d.Lines[len(d.Lines)-1].Line.ID
+	}
 	return d, nil
+}
+
+// writeLogLines writes the lines' <li> elements. It is the template's
+// work, done in Go because a template's reflection costs about 10 µs a
+// line: half of the time of a 20,000-line page. Every text is escaped;
+// static/live.js builds the same markup for a line that comes live.
+//
+//	<li id="L12" class="lvl-INFO"><a class="ln" href="#L12">12</a> <time datetime="ISO">TIME</time>
+//	<span class="lvl">INFO</span> <span class="task">KEY</span> <span class="msg">…</span> <span class="attrs">…</span></li>
+func writeLogLines(lines []logLine) template.HTML {
+	var b strings.Builder
+	b.Grow(len(lines) * 256)
+	esc := template.HTMLEscapeString
+	parts := func(ps []part) {
+		for _, p := range ps {
+			if p.Match {
+				b.WriteString("<mark>")
+				b.WriteString(esc(p.Text))
+				b.WriteString("</mark>")
+			} else {
+				b.WriteString(esc(p.Text))
+			}
+		}
+	}
+	for _, l := range lines {
+		n := strconv.Itoa(l.N)
+		lvl := esc(l.Line.Level)
+		b.WriteString(`<li id="L` + n + `" class="lvl-` + lvl + `"><a class="ln" href="#L` + n + `">` + n + `</a> <time datetime="`)
+		b.WriteString(esc(l.ISO) + `">` + esc(l.Time) + `</time> <span class="lvl">` + lvl + `</span>`)
+		if l.Task != "" {
+			b.WriteString(` <span class="task">` + esc(l.Task) + `</span>`)
+		}
+		b.WriteString(` <span class="msg">`)
+		parts(l.Parts)
+		b.WriteString(`</span>`)
+		if len(l.Attrs) > 0 {
+			b.WriteString(` <span class="attrs">`)
+			parts(l.Attrs)
+			b.WriteString(`</span>`)
+		}
+		b.WriteString("</li>\n")
+	}
+	return template.HTML(b.String()) // every text in it is escaped
 }
 
 // runLogsText serves GET /ui/runs/{id}/logs.txt: the run's log lines that
