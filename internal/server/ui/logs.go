@@ -46,7 +46,7 @@ func (d *logsData) Filtered() bool { return d.Q != "" || d.Level != "" || d.Task
 type logLine struct {
 	N         int
 	Line      api.LogLine
-	Time, ISO string // formatted here: a template's call per line costs
+	Time, ISO string // formatted in the user's zone, for writeLogLines
 	Parts     []part // the message, split around the matches of q
 	Attrs     []part // the attributes, split likewise (or whole)
 	Task      string

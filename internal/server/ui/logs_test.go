@@ -212,3 +212,28 @@ func TestLogsDownload(t *testing.T) {
 		t.Error("the tab's download link does not carry its level filter")
 	}
 }
+
+// TestLogsEscaped: a log line's text is shown as text, never as markup,
+// with and without a search marking it.
+func TestLogsEscaped(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.flow("etl", "")
+	run := logsSeed(e, "etl", []logsLine{
+		{"<b>x</b>", "INFO", `<img src=x onerror="alert(1)"> & </span></li>`, `{"html":"<script>alert(2)</script>"}`},
+	})
+	u := e.user()
+	u.signIn(e.admin)
+	for _, q := range []string{"", "&q=img+src", "&q=script"} {
+		p := u.mustGet("/ui/runs/" + run.ID + "?tab=logs" + q)
+		p.lacks(t, "<img", "<script>alert", "<b>x")
+		p.contains(t, `&lt;b&gt;x&lt;/b&gt;`, `onerror=&#34;alert(1)&#34;&gt; &amp; &lt;/span&gt;&lt;/li&gt;`)
+		if strings.Contains(q, "img") {
+			p.contains(t, `&lt;<mark>img src</mark>=x`)
+		}
+		if strings.Contains(q, "script") {
+			// (the API's JSON writes < and > in attributes as \u003c, \u003e)
+			p.contains(t, `\u003c<mark>script</mark>\u003ealert(2)\u003c/<mark>script</mark>\u003e`)
+		}
+	}
+}
