@@ -73,7 +73,6 @@ func TestBrowserLogsSearchAndRange(t *testing.T) {
 	path := "/ui/runs/" + run.ID + "?tab=logs"
 	logsSignIn(b, e, path)
 	b.do("see the log", chromedp.WaitVisible(chromedp.CSS("#L20000")))
-	t.Logf("load: %s", evalIn[string](b, `JSON.stringify((p => ({resp: p.responseEnd - p.requestStart, dcl: p.domContentLoadedEventEnd - p.responseEnd, load: p.loadEventEnd - p.responseEnd}))(performance.getEntriesByType("navigation")[0]))`))
 
 	b.do("search", chromedp.SendKeys(chromedp.CSS("#q"), "service unavailable"), chromedp.Click(chromedp.CSS("#search")))
 	b.at("the search", func(s string) bool { return strings.Contains(s, "q=service+unavailable") })
@@ -88,6 +87,15 @@ func TestBrowserLogsSearchAndRange(t *testing.T) {
 	}
 	if href := evalIn[string](b, `document.getElementById("log-download").getAttribute("href")`); href != "/ui/runs/"+run.ID+"/logs.txt?q=service+unavailable" {
 		t.Errorf("the download link is %q", href)
+	}
+
+	// A range none of whose lines matched: the page scrolls to where it
+	// would be, the next matching line.
+	// ("batch 3" matches lines 3, 30-39, 300-399 (and 321) and 3000-3999.)
+	b.do("search batch 3 with a range", chromedp.Navigate(e.url+path+"&q=batch+3#L400-L2999"), chromedp.WaitVisible(chromedp.CSS("#L3999")))
+	b.waitJS("line 3000 is at the top", `(r => r.top >= 0 && r.top < 100)(document.getElementById("L3000").getBoundingClientRect())`)
+	if n := b.count("#log li.sel"); n != 0 {
+		t.Errorf("%d lines are highlighted; none of the range matched", n)
 	}
 
 	// A link to a range, in a fresh tab.

@@ -56,10 +56,19 @@
     return first;
   }
 
+  // after is the first line in the page numbered n or more (a filtered
+  // page may not hold the range's lines: scroll to where they would be).
+  function after(n) {
+    var items = log.children;
+    for (var i = 0; i < items.length; i++) {
+      if (lineOf(items[i]) >= n) { return items[i]; }
+    }
+    return null;
+  }
   function fromHash(scroll) {
     range = parse(location.hash);
     anchor = range ? range.from : 0;
-    var first = mark();
+    var first = mark() || (range && after(range.from));
     if (scroll && first) { first.scrollIntoView({ block: "start" }); }
   }
 
