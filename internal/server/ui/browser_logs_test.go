@@ -3,15 +3,23 @@ package ui_test
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/security"
 	"github.com/chromedp/chromedp"
 
 	"github.com/reevehq/reeve/api"
+	"github.com/reevehq/reeve/client"
+	"github.com/reevehq/reeve/internal/secret"
+	"github.com/reevehq/reeve/internal/server"
 	"github.com/reevehq/reeve/internal/state"
+	"github.com/reevehq/reeve/internal/store/sqlite"
 	"github.com/reevehq/reeve/internal/testenv"
 )
 
@@ -221,19 +229,79 @@ func TestBrowserLogsTail(t *testing.T) {
 // cannot even load its page until a stream ends (every 20 s). The test
 // runs once static/live.js shares connections between a browser's tabs
 // (Web Locks or a BroadcastChannel leader); until then it is skipped.
+// TestBrowserLogsManyTabsHTTP2 shows the same tabs keep updating over
+// HTTP/2, which carries every stream on one connection.
 func TestBrowserLogsManyTabs(t *testing.T) {
 	e := newEnv(t)
 	if js := e.user().get("/ui/static/live.js").body; !strings.Contains(js, "navigator.locks") && !strings.Contains(js, "BroadcastChannel") && !strings.Contains(js, "SharedWorker") {
 		t.Skip("static/live.js holds one connection per tab, so 8 tabs starve on HTTP/1.1's 6 connections per host (issue 6 point 4): see docs/ui.md, Logs (many tabs)")
 	}
 	ctx := testenv.Chrome(t)
+	logsManyTabs(t, e, ctx, "http/1.1", e.runner)
+}
+
+// TestBrowserLogsManyTabsHTTP2: the eight tabs over HTTPS and HTTP/2 (as
+// behind a TLS proxy) all keep updating.
+func TestBrowserLogsManyTabsHTTP2(t *testing.T) {
+	e, hc := logsTLSEnv(t)
+	ctx := testenv.Chrome(t)
+	if _, err := chromedp.Call(ctx, security.SetIgnoreCertificateErrors, security.SetIgnoreCertificateErrorsParams{Ignore: true}); err != nil {
+		t.Fatalf("accept the test server's certificate: %v", err)
+	}
+	logsManyTabs(t, e, ctx, "h2", func(id string) *runner {
+		nt, err := e.api.MintRunToken(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cl, err := client.New(e.url, nt.Secret, client.WithHTTPClient(hc))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &runner{t: t, id: id, api: cl, ver: map[string]int64{}}
+	})
+}
+
+// logsTLSEnv is newEnv's server over HTTPS with HTTP/2, and an HTTP client
+// that trusts it.
+func logsTLSEnv(t *testing.T) (*env, *http.Client) {
+	t.Helper()
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "reeve.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	srv, err := server.New(server.Config{Store: st, Sealer: secret.NewBox(secret.NewKey()), PollInterval: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, _, err := srv.Bootstrap(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewUnstartedServer(srv.Handler())
+	hs.EnableHTTP2 = true
+	hs.StartTLS()
+	t.Cleanup(hs.Close)
+	cl, err := client.New(hs.URL, admin, client.WithHTTPClient(hs.Client()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &env{t: t, url: hs.URL, admin: admin, api: cl}, hs.Client()
+}
+
+// logsManyTabs opens a live run page in each of 8 tabs and checks that a
+// change of each run's task reaches its tab. The pages must have come
+// over proto (as the browser names it: "http/1.1", "h2").
+func logsManyTabs(t *testing.T, e *env, ctx context.Context, proto string, newRunner func(id string) *runner) {
+	t.Helper()
 	e.flow("etl", "")
 	const tabs = 8
 	var runners []*runner
 	var ids []string
 	for range tabs {
 		run := e.run("etl", "")
-		rn := e.runner(run.ID)
+		rn := newRunner(run.ID)
 		rn.run(state.Running, "")
 		rn.task("extract", state.Running, "")
 		runners = append(runners, rn)
@@ -249,8 +317,8 @@ func TestBrowserLogsManyTabs(t *testing.T) {
 	}
 	for i, b := range bs {
 		b.do("see run "+ids[i], chromedp.WaitVisible(chromedp.CSS(`#tasks tr[data-task="extract"]`)))
-		if v := evalIn[string](b, `document.visibilityState`); v != "visible" {
-			t.Logf("tab %d is %s", i, v)
+		if p := evalIn[string](b, `performance.getEntriesByType("navigation")[0].nextHopProtocol`); p != proto {
+			t.Fatalf("tab %d's page came over %q, want %q", i, p, proto)
 		}
 	}
 	for i, rn := range runners {
