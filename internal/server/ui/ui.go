@@ -133,6 +133,7 @@ func (u *UI) routes() *http.ServeMux {
 	mux.HandleFunc("GET /ui/runs", u.page(u.runsPage))
 	mux.HandleFunc("GET /ui/runs/{id}", u.page(u.runPage))
 	mux.HandleFunc("GET /ui/runs/{id}/events", u.runEvents)
+	mux.HandleFunc("GET /ui/runs/{id}/logs.txt", u.page(u.runLogsText))
 	mux.HandleFunc("POST /ui/runs/{id}/cancel", u.post(u.cancelRun))
 	mux.HandleFunc("GET /ui/runs/{id}/tasks/{key}", u.page(u.taskRunPage))
 	mux.HandleFunc("POST /ui/runs/{id}/retry", u.post(u.retryRun))
