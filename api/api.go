@@ -186,6 +186,18 @@ type FlowRun struct {
 	Recoveries  int       `json:"recoveries,omitempty"`  // times the lost-run path re-queued the run
 	CreatedAt   time.Time `json:"created_at"`
 	UpdatedAt   time.Time `json:"updated_at"`
+	// TaskCounts is how many of the run's task runs there are of each
+	// state kind (kinds with none are absent), in lists asked for with
+	// task_counts=true only.
+	TaskCounts map[state.Kind]int `json:"task_counts,omitempty"`
+}
+
+// FlowRunCounts is the answer to GET /flow_runs/counts: how many of the
+// flow runs a filter selects there are of each state kind (kinds with none
+// are absent), and their total.
+type FlowRunCounts struct {
+	Counts map[state.Kind]int64 `json:"counts"`
+	Total  int64                `json:"total"`
 }
 
 // Created is the answer to a create that may find an existing record

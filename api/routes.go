@@ -1,5 +1,7 @@
 package api
 
+import "slices"
+
 // Route is one route of the API: what it takes, what it answers and which
 // token roles may call it. The server serves exactly these routes and
 // checks the roles; the OpenAPI document is generated from this table.
@@ -37,6 +39,15 @@ var pageQuery = []QueryParam{
 	{"cursor", "the next_cursor of the previous page"},
 }
 
+// runFilterQuery is the filter of GET /flow_runs and GET /flow_runs/counts.
+var runFilterQuery = []QueryParam{
+	{"project", "project name"}, {"flow_id", "flow ID"}, {"agent_id", "only runs claimed by this agent"}, {"state", "state kinds, comma-separated"},
+	{"created_after", "RFC 3339 time, inclusive"}, {"created_before", "RFC 3339 time, exclusive"},
+	{"label", "only runs with this label (repeat it: runs with every one)"},
+	{"param", "name=value: only runs whose parameter name is value, a string's text or another value's JSON text, e.g. n=3 (repeat it: every one)"},
+	{"q", "only runs whose ID, name or state message holds this text, ignoring case"},
+}
+
 // Routes is every route of the API.
 var Routes = []Route{
 	{Method: "GET", Path: "/projects", Summary: "List projects", Roles: all, Response: Projects{}},
@@ -49,10 +60,9 @@ var Routes = []Route{
 	{Method: "GET", Path: "/flow_versions/{id}", Summary: "Show a flow version (a run token: the version of its own run)", Roles: all, RunScoped: true, Response: FlowVersion{}},
 
 	{Method: "POST", Path: "/flow_runs", Summary: "Create a flow run", Roles: writers, Request: CreateFlowRun{}, Response: CreatedFlowRun{}, Status: 201},
-	{Method: "GET", Path: "/flow_runs", Summary: "List flow runs, newest first", Roles: all, Query: append([]QueryParam{
-		{"project", "project name"}, {"flow_id", "flow ID"}, {"agent_id", "only runs claimed by this agent"}, {"state", "state kinds, comma-separated"},
-		{"created_after", "RFC 3339 time, inclusive"}, {"created_before", "RFC 3339 time, exclusive"},
-	}, pageQuery...), Response: FlowRuns{}},
+	{Method: "GET", Path: "/flow_runs", Summary: "List flow runs, newest first", Roles: all, Query: slices.Concat(runFilterQuery,
+		[]QueryParam{{"task_counts", "true: each run carries its task runs' counts by state kind"}}, pageQuery), Response: FlowRuns{}},
+	{Method: "GET", Path: "/flow_runs/counts", Summary: "Count the flow runs a filter selects, by state kind", Roles: all, Query: runFilterQuery, Response: FlowRunCounts{}},
 	{Method: "GET", Path: "/flow_runs/{id}", Summary: "Show a flow run with its task runs and state history", Roles: all, RunScoped: true, Response: FlowRunDetail{}},
 	{Method: "POST", Path: "/flow_runs/{id}/state", Summary: "Set a flow run's state (409 when expect_version is stale)", Roles: agents, RunScoped: true, Request: SetState{}, Response: FlowRun{}},
 	{Method: "POST", Path: "/flow_runs/{id}/cancel", Summary: "Cancel a flow run: one not started yet ends Cancelled, one with a runner becomes Cancelling until the runner confirms", Roles: writers, Response: FlowRun{}},

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -463,6 +464,95 @@ func TestFlowRunPages(t *testing.T) {
 	for _, err := range e.admin.AllFlowRuns(ctx, client.FlowRunFilter{Project: "nope"}) {
 		wantErr(t, err, reeve.ErrNotFound, "list flow runs: ")
 	}
+}
+
+// TestFlowRunFilterAndCounts checks the runs list's filters (label,
+// parameter value, text), task counts and FlowRunCounts through the wire.
+func TestFlowRunFilterAndCounts(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	ctx := t.Context()
+	reg := e.register(t)
+	gpu, err := e.admin.RegisterFlow(ctx, api.RegisterFlow{
+		Spec:    json.RawMessage(strings.Replace(etlSpec, `"name": "etl"`, `"name": "train"`, 1)),
+		Storage: api.Storage{Kind: "local", Path: "/usr/local/bin/etl"},
+		Labels:  []string{"gpu", "prod"},
+	})
+	check(t, "RegisterFlow(train)", err)
+	mk := func(flowID, name, params string) api.FlowRun {
+		t.Helper()
+		c, err := e.admin.CreateFlowRun(ctx, api.CreateFlowRun{FlowID: flowID, Name: name, Params: json.RawMessage(params)})
+		check(t, "CreateFlowRun", err)
+		return c.FlowRun
+	}
+	mon := mk(reg.Flow.ID, "monday", `{"day": "mon"}`)
+	tue := mk(reg.Flow.ID, "Tuesday backfill", `{"day": "tue", "n": 7}`)
+	train := mk(gpu.Flow.ID, "train", `{"day": "mon", "n": 7}`)
+	_, err = e.admin.CancelFlowRun(ctx, tue.ID)
+	check(t, "CancelFlowRun", err)
+	_, err = e.admin.WriteTaskRunStates(ctx, mon.ID, []api.TaskRunWrite{
+		{Key: "extract", Task: "extract", State: reeve.State{Kind: reeve.Success}},
+		{Key: "load[0]", Task: "load", State: reeve.State{Kind: reeve.Failed}},
+		{Key: "load[1]", Task: "load", MapIndex: 1, State: reeve.State{Kind: reeve.Success}},
+	})
+	check(t, "WriteTaskRunStates", err)
+
+	cases := []struct {
+		name string
+		f    client.FlowRunFilter
+		want []string
+	}{
+		{"Label", client.FlowRunFilter{Labels: []string{"gpu"}}, []string{train.ID}},
+		{"Labels", client.FlowRunFilter{Labels: []string{"gpu", "arm"}}, nil},
+		{"Param", client.FlowRunFilter{Params: map[string]string{"day": "mon"}}, []string{train.ID, mon.ID}},
+		{"Params", client.FlowRunFilter{Params: map[string]string{"day": "mon", "n": "7"}}, []string{train.ID}},
+		{"Text", client.FlowRunFilter{Text: "BACKFILL"}, []string{tue.ID}},
+		{"TextAndState", client.FlowRunFilter{Text: "day", States: []reeve.Kind{reeve.Scheduled}}, []string{mon.ID}},
+	}
+	for _, c := range cases {
+		page, err := e.admin.FlowRuns(ctx, c.f)
+		check(t, c.name+": FlowRuns", err)
+		var got []string
+		for _, r := range page.FlowRuns {
+			got = append(got, r.ID)
+		}
+		if !slices.Equal(got, c.want) {
+			t.Errorf("%s: FlowRuns = %v, want %v", c.name, got, c.want)
+		}
+	}
+
+	page, err := e.admin.FlowRuns(ctx, client.FlowRunFilter{FlowID: reg.Flow.ID, TaskCounts: true})
+	check(t, "FlowRuns with task counts", err)
+	counts := map[string]map[reeve.Kind]int{}
+	for _, r := range page.FlowRuns {
+		counts[r.ID] = r.TaskCounts
+	}
+	want := map[string]map[reeve.Kind]int{mon.ID: {reeve.Success: 2, reeve.Failed: 1}, tue.ID: nil}
+	if !maps.EqualFunc(counts, want, maps.Equal) {
+		t.Errorf("task counts = %v, want %v", counts, want)
+	}
+	page, err = e.admin.FlowRuns(ctx, client.FlowRunFilter{FlowID: reg.Flow.ID})
+	check(t, "FlowRuns without task counts", err)
+	for _, r := range page.FlowRuns {
+		if r.TaskCounts != nil {
+			t.Errorf("run %s has task counts %v unasked", r.ID, r.TaskCounts)
+		}
+	}
+
+	got, err := e.admin.FlowRunCounts(ctx, client.FlowRunFilter{Params: map[string]string{"day": "tue"}, Limit: 1})
+	check(t, "FlowRunCounts", err)
+	if wantCounts := map[reeve.Kind]int64{reeve.Cancelled: 1}; !maps.Equal(got.Counts, wantCounts) || got.Total != 1 {
+		t.Errorf("FlowRunCounts(day=tue) = %+v, want %v and total 1", got, wantCounts)
+	}
+	got, err = e.admin.FlowRunCounts(ctx, client.FlowRunFilter{})
+	check(t, "FlowRunCounts of all", err)
+	if wantCounts := map[reeve.Kind]int64{reeve.Cancelled: 1, reeve.Scheduled: 2}; !maps.Equal(got.Counts, wantCounts) || got.Total != 3 {
+		t.Errorf("FlowRunCounts() = %+v, want %v and total 3", got, wantCounts)
+	}
+	_, err = e.admin.FlowRunCounts(ctx, client.FlowRunFilter{Project: "nope"})
+	wantErr(t, err, reeve.ErrNotFound, "count flow runs: ")
+	_, err = e.admin.FlowRunCounts(ctx, client.FlowRunFilter{Params: map[string]string{"": "x"}})
+	wantErr(t, err, reeve.ErrInvalid, "name=value")
 }
 
 func TestErrorsAcrossTheWire(t *testing.T) {
@@ -1061,6 +1151,7 @@ func TestEveryRoute(t *testing.T) {
 		"GET /flow_versions/{id}":              func() error { return errOf(c.FlowVersion(ctx, "x")) },
 		"POST /flow_runs":                      func() error { return errOf(c.CreateFlowRun(ctx, api.CreateFlowRun{})) },
 		"GET /flow_runs":                       func() error { return errOf(c.FlowRuns(ctx, client.FlowRunFilter{})) },
+		"GET /flow_runs/counts":                func() error { return errOf(c.FlowRunCounts(ctx, client.FlowRunFilter{})) },
 		"GET /flow_runs/{id}":                  func() error { return errOf(c.FlowRun(ctx, "x")) },
 		"POST /flow_runs/{id}/state":           func() error { return errOf(c.SetFlowRunState(ctx, "x", api.SetState{})) },
 		"POST /flow_runs/{id}/cancel":          func() error { return errOf(c.CancelFlowRun(ctx, "x")) },

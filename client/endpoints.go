@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"iter"
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -116,8 +118,16 @@ type FlowRunFilter struct {
 	States        []state.Kind // any of these state kinds
 	CreatedAfter  time.Time    // inclusive
 	CreatedBefore time.Time    // exclusive
-	Limit         int          // page size: 0 means the server's default (100), at most 1000
-	Cursor        string       // the NextCursor of the previous page
+	Labels        []string     // runs with every one of these labels
+	// Params selects runs by parameter value: name → a string's text, or
+	// another value's JSON text ("3", "true"); runs matching every one.
+	Params map[string]string
+	Text   string // runs whose ID, name or state message holds it, ignoring case
+	// TaskCounts asks FlowRuns for each run's task-run counts by state
+	// kind (api.FlowRun.TaskCounts). FlowRunCounts ignores it.
+	TaskCounts bool
+	Limit      int    // page size: 0 means the server's default (100), at most 1000
+	Cursor     string // the NextCursor of the previous page
 }
 
 func (f FlowRunFilter) query() url.Values {
@@ -137,6 +147,17 @@ func (f FlowRunFilter) query() url.Values {
 	}
 	if !f.CreatedBefore.IsZero() {
 		q.Set("created_before", f.CreatedBefore.Format(time.RFC3339Nano))
+	}
+	for _, l := range f.Labels {
+		q.Add("label", l)
+	}
+	names := slices.Sorted(maps.Keys(f.Params))
+	for _, name := range names {
+		q.Add("param", name+"="+f.Params[name])
+	}
+	setNonEmpty(q, "q", f.Text)
+	if f.TaskCounts {
+		q.Set("task_counts", "true")
 	}
 	if f.Limit != 0 {
 		q.Set("limit", strconv.Itoa(f.Limit))
@@ -184,6 +205,21 @@ func (c *Client) AllFlowRuns(ctx context.Context, f FlowRunFilter) iter.Seq2[api
 			f.Cursor = page.NextCursor
 		}
 	}
+}
+
+// FlowRunCounts returns how many of the flow runs f selects there are of
+// each state kind, and their total; f's Limit, Cursor and TaskCounts are
+// ignored.
+func (c *Client) FlowRunCounts(ctx context.Context, f FlowRunFilter) (api.FlowRunCounts, error) {
+	q := f.query()
+	q.Del("limit")
+	q.Del("cursor")
+	q.Del("task_counts")
+	var out api.FlowRunCounts
+	if err := c.do(ctx, http.MethodGet, "/flow_runs/counts", q, nil, &out); err != nil {
+		return api.FlowRunCounts{}, fmt.Errorf("count flow runs: %w", err)
+	}
+	return out, nil
 }
 
 // FlowRun returns a flow run with its task runs and its state history.

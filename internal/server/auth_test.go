@@ -27,6 +27,7 @@ func TestEveryRouteAgainstEveryRole(t *testing.T) {
 		"GET /flow_versions/{id}":              "ADGRX", // X: the other run is of the same version
 		"POST /flow_runs":                      "AD",
 		"GET /flow_runs":                       "ADG",
+		"GET /flow_runs/counts":                "ADG",
 		"GET /flow_runs/{id}":                  "ADGR",
 		"POST /flow_runs/{id}/state":           "AGR",
 		"POST /flow_runs/{id}/cancel":          "AD",

@@ -30,6 +30,7 @@ func (s *Server) handlers() map[string]handlerFunc {
 
 		"POST /flow_runs":                      s.createFlowRun,
 		"GET /flow_runs":                       s.listFlowRuns,
+		"GET /flow_runs/counts":                s.countFlowRuns,
 		"GET /flow_runs/{id}":                  s.getFlowRun,
 		"POST /flow_runs/{id}/state":           s.setFlowRunState,
 		"POST /flow_runs/{id}/cancel":          s.cancelFlowRun,

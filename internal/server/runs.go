@@ -3,6 +3,7 @@ package server
 import (
 	"encoding/base64"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/reevehq/reeve"
@@ -76,7 +77,16 @@ func (s *Server) createFlowRun(w http.ResponseWriter, r *http.Request, c *caller
 	return withStatus{http.StatusCreated, out}, nil
 }
 
-func (s *Server) listFlowRuns(w http.ResponseWriter, r *http.Request, c *caller) (any, error) {
+// Bounds of a flow-run filter's query parameters.
+const (
+	maxFilterTerms = 20   // label and param parameters, each
+	maxFilterText  = 1000 // bytes of q, of a label, of a param
+)
+
+// runFilter reads the flow-run filter of GET /flow_runs and GET
+// /flow_runs/counts from r's query: a malformed parameter is ErrInvalid,
+// an unknown project ErrNotFound.
+func (s *Server) runFilter(r *http.Request) (store.FlowRunFilter, error) {
 	q := newQuery(r)
 	f := store.FlowRunFilter{
 		FlowID:        q.str("flow_id"),
@@ -84,24 +94,98 @@ func (s *Server) listFlowRuns(w http.ResponseWriter, r *http.Request, c *caller)
 		States:        q.kinds("state"),
 		CreatedAfter:  q.time("created_after"),
 		CreatedBefore: q.time("created_before"),
+		Labels:        q.v["label"],
+		Text:          q.str("q"),
 		Limit:         q.int("limit", 0),
 		Cursor:        q.str("cursor"),
 	}
 	if q.err != nil {
-		return nil, q.err
+		return f, q.err
+	}
+	if len(f.Text) > maxFilterText {
+		return f, invalid("query parameter q is %d bytes long: search for at most %d", len(f.Text), maxFilterText)
+	}
+	if len(f.Labels) > maxFilterTerms {
+		return f, invalid("%d label parameters: give at most %d", len(f.Labels), maxFilterTerms)
+	}
+	for _, l := range f.Labels {
+		if l == "" || len(l) > maxFilterText {
+			return f, invalid("query parameter label=%q: a label is 1 to %d bytes long", l, maxFilterText)
+		}
+	}
+	params := q.v["param"]
+	if len(params) > maxFilterTerms {
+		return f, invalid("%d param parameters: give at most %d", len(params), maxFilterTerms)
+	}
+	for _, p := range params {
+		name, value, ok := strings.Cut(p, "=")
+		switch {
+		case !ok || name == "":
+			return f, invalid("query parameter param=%q is not name=value: give e.g. param=region=eu or param=n=3", p)
+		case len(p) > maxFilterText:
+			return f, invalid("query parameter param=%q is %d bytes long: at most %d", name+"=…", len(p), maxFilterText)
+		}
+		if f.Params == nil {
+			f.Params = map[string]string{}
+		}
+		if prev, dup := f.Params[name]; dup && prev != value {
+			return f, invalid("query parameters param=%s=%s and param=%s=%s: a parameter has one value; give it once", name, prev, name, value)
+		}
+		f.Params[name] = value
 	}
 	if name := q.str("project"); name != "" {
 		p, err := s.store.GetProject(r.Context(), name)
 		if err != nil {
-			return nil, err
+			return f, err
 		}
 		f.ProjectID = p.ID
 	}
-	runs, next, err := s.store.ListFlowRuns(r.Context(), f)
+	return f, nil
+}
+
+func (s *Server) listFlowRuns(w http.ResponseWriter, r *http.Request, c *caller) (any, error) {
+	f, err := s.runFilter(r)
 	if err != nil {
 		return nil, err
 	}
-	return api.FlowRuns{FlowRuns: mapSlice(runs, apiFlowRun), NextCursor: next}, nil
+	q := newQuery(r)
+	taskCounts := q.bool("task_counts")
+	if q.err != nil {
+		return nil, q.err
+	}
+	ctx := r.Context()
+	runs, next, err := s.store.ListFlowRuns(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	out := api.FlowRuns{FlowRuns: mapSlice(runs, apiFlowRun), NextCursor: next}
+	if taskCounts && len(runs) > 0 {
+		// One query for the page (at most 1000 runs, as CountTaskRuns takes).
+		counts, err := s.store.CountTaskRuns(ctx, mapSlice(runs, func(r store.FlowRun) string { return r.ID }))
+		if err != nil {
+			return nil, err
+		}
+		for i := range out.FlowRuns {
+			out.FlowRuns[i].TaskCounts = counts[out.FlowRuns[i].ID]
+		}
+	}
+	return out, nil
+}
+
+func (s *Server) countFlowRuns(w http.ResponseWriter, r *http.Request, c *caller) (any, error) {
+	f, err := s.runFilter(r)
+	if err != nil {
+		return nil, err
+	}
+	counts, err := s.store.CountFlowRunsMatching(r.Context(), f)
+	if err != nil {
+		return nil, err
+	}
+	out := api.FlowRunCounts{Counts: counts}
+	for _, n := range counts {
+		out.Total += n
+	}
+	return out, nil
 }
 
 func (s *Server) getFlowRun(w http.ResponseWriter, r *http.Request, c *caller) (any, error) {

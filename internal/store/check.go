@@ -413,3 +413,16 @@ func LostTaskState(running state.State, reason string, now time.Time) (state.Sta
 	return EncodeState(state.State{Kind: state.Failed, Message: "runner lost: " + reason, Time: now, Attempt: running.Attempt},
 		func() time.Time { return now })
 }
+
+// MaxCountTaskRuns is how many flow runs CountTaskRuns counts at once: a
+// page of runs at most.
+const MaxCountTaskRuns = 1000
+
+// CheckCountTaskRuns checks the flow run IDs given to CountTaskRuns.
+func CheckCountTaskRuns(flowRunIDs []string) error {
+	if len(flowRunIDs) > MaxCountTaskRuns {
+		return reeve.Errorf(reeve.CodeInvalid, "%d flow runs to count task runs of: count at most %d at once (a page)",
+			len(flowRunIDs), MaxCountTaskRuns)
+	}
+	return nil
+}

@@ -72,6 +72,18 @@ type Store interface {
 	// CountFlowRuns returns how many flow runs there are of each state
 	// kind (kinds with none are absent).
 	CountFlowRuns(ctx context.Context) (map[state.Kind]int64, error)
+	// CountFlowRunsMatching returns how many of the flow runs f selects
+	// there are of each state kind (kinds with none are absent); f.Limit
+	// and f.Cursor are ignored. It reads every run selected: with no
+	// fields but States and the creation times, from an index only;
+	// otherwise each run's row (and Labels, Params and Text scan the runs
+	// the other fields select).
+	CountFlowRunsMatching(ctx context.Context, f FlowRunFilter) (map[state.Kind]int64, error)
+	// CountTaskRuns returns, for each of the flow runs (at most 1000), how
+	// many of its task runs there are of each state kind, in one indexed
+	// query: a run with no task runs, and an unknown run, are absent, as
+	// are kinds with none. More than 1000 runs is ErrInvalid.
+	CountTaskRuns(ctx context.Context, flowRunIDs []string) (map[string]map[state.Kind]int, error)
 	// SetFlowRunState moves a flow run to s if its state version is still
 	// expect, recording s in the run's history and returning the run with
 	// its new version; a stale expect is ErrConflict and changes nothing.
@@ -309,6 +321,12 @@ type FlowRun struct {
 }
 
 // FlowRunFilter selects flow runs. Zero fields match everything.
+//
+// ProjectID, FlowID, AgentID, States and the creation times are backed by
+// indexes, so that a page of the newest runs so selected is found without
+// scanning the table. Labels, Params and Text are tested on each run
+// that the other fields select: with none of those, they scan the runs
+// newest first until a page is full (or every run was read).
 type FlowRunFilter struct {
 	ProjectID     string
 	FlowID        string
@@ -316,8 +334,20 @@ type FlowRunFilter struct {
 	States        []state.Kind
 	CreatedAfter  time.Time // inclusive
 	CreatedBefore time.Time // exclusive
-	Limit         int       // page size; 0 means 100, at most 1000
-	Cursor        string    // from the previous page
+	// Labels selects the runs carrying every one of these labels (scans).
+	Labels []string
+	// Params selects the runs whose parameter name (a key) has the value:
+	// a JSON string matches its text, any other JSON value its JSON text
+	// ("3", "true", "null", `["a","b"]`). A run lacking the parameter does
+	// not match. Scans.
+	Params map[string]string
+	// Text selects the runs whose ID, name or state message holds Text,
+	// ignoring the case of ASCII letters (SQLite folds no other letter;
+	// PostgreSQL folds a name's and a message's by the database's
+	// collation). Scans.
+	Text   string
+	Limit  int    // page size; 0 means 100, at most 1000
+	Cursor string // from the previous page
 }
 
 // TaskRun is one task run of a flow run, keyed by its task run key

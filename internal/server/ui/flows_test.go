@@ -10,6 +10,8 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/reevehq/reeve/internal/state"
+
 	"github.com/reevehq/reeve/client"
 	"github.com/reevehq/reeve/internal/testenv"
 )
@@ -44,7 +46,9 @@ func TestFlowPages(t *testing.T) {
 		`<tr data-version="1">`, det.Versions[0].SpecHash, "local: <code>/usr/local/bin/flows</code>",
 		`data-run="`+old.ID+`"`, `href="/ui/runs?flow=etl&amp;project=default" id="all-runs"`,
 		`action="/ui/flows/`+fl.ID+`/run"`, `name="p.day"`, `name="p.count"`, `<select id="p-dry" name="p.dry">`, `<textarea id="p-tags" name="p.tags"`,
-		"(string, Go string, required)", "(integer, Go int, default <code>3</code>)", "No schedules.")
+		"(string, Go string, required)", "(integer, Go int, default <code>3</code>)", "No schedules.",
+		// The newest version's graph, with no run states.
+		`<section id="flow-graph"`, `id="n-a"`, `id="n-b"`)
 	csrf := p.csrf(t)
 
 	// Without the CSRF token no run is created.
@@ -137,7 +141,7 @@ func TestBrowserRunForm(t *testing.T) {
 		chromedp.SendKeys(chromedp.CSS("#p-day"), "2026-11-26"),
 		chromedp.SendKeys(chromedp.CSS("#p-count"), "12"),
 		chromedp.SetValue(chromedp.CSS("#p-dry"), "true"),
-		chromedp.Click(chromedp.CSS("#run")))
+		chromedp.Click(chromedp.CSS("#run-submit")))
 	path := b.at("the new run's page", func(s string) bool { return strings.HasPrefix(s, "/ui/runs/") })
 	id := strings.TrimPrefix(path, "/ui/runs/")
 	b.do("see the run", chromedp.WaitVisible(chromedp.CSS("#run-state")))
@@ -153,5 +157,72 @@ func TestBrowserRunForm(t *testing.T) {
 	}
 	if rd.FlowRun.FlowID != fl.ID {
 		t.Errorf("the new run is of flow %s, want %s", rd.FlowRun.FlowID, fl.ID)
+	}
+}
+
+// TestFlowHistory: a flow's page has a grid of its newest 20 runs by the
+// newest version's tasks, each cell the task run's state (icon, class and
+// a title naming it) linking to the task run's page, a mapped task's cell
+// its children's worst state with how many are in it.
+func TestFlowHistory(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	fl := e.taskrunFlow("etl", "")
+	var runs []string
+	for range 22 {
+		runs = append(runs, e.run("etl", "").ID)
+	}
+	newest := runs[len(runs)-1]
+	w := e.taskrunWriter(newest)
+	w.write(trs("extract", state.Success, 1, ""), trs("transform", state.Running, 0, ""),
+		trs("transform[0]", state.Success, 1, ""), trs("transform[1]", state.Failed, 1, "bad row"),
+		trs("transform[2]", state.Failed, 1, "bad row"), trs("transform[3]", state.Running, 1, ""))
+	e.taskrunWriter(runs[len(runs)-2]).write(trs("extract", state.Failed, 3, "the source is down"))
+
+	u := e.user()
+	u.signIn(e.token("agent"))
+	p := u.mustGet("/ui/flows/" + fl.ID)
+	grid := p.body[strings.Index(p.body, `id="history"`):]
+	grid = grid[:strings.Index(grid, "</table>")]
+	if n := strings.Count(grid, "<tr data-run="); n != 20 {
+		t.Errorf("the history grid has %d rows, want the newest 20", n)
+	}
+	if strings.Contains(grid, runs[0]) || strings.Contains(grid, runs[1]) || !strings.Contains(grid, runs[2]) {
+		t.Error("the history grid does not hold exactly the newest 20 runs")
+	}
+	for _, col := range []string{"extract", "transform", "load", "report"} {
+		if !strings.Contains(grid, `class="task-col">`+col+`</th>`) {
+			t.Errorf("the history grid has no column %s", col)
+		}
+	}
+	base := "/ui/runs/" + newest + "/tasks/"
+	page{body: grid}.contains(t,
+		`<a href="`+base+`extract" class="state state-ok" data-state="Success" title="extract: Success"`,
+		`<a href="`+base+`transform" class="state state-bad" data-state="Failed" title="transform: Failed (1 Running, 1 Success, 2 Failed)"`,
+		`<span class="count">2/4</span>`,
+		`title="load: not run"`,
+		`href="/ui/runs/`+runs[len(runs)-2]+`/tasks/extract" class="state state-bad" data-state="Failed" title="extract: Failed: the source is down"`)
+	// A cell opens its task run.
+	u.mustGet(base+"transform").contains(t, "All 4")
+}
+
+// TestFlowHistoryBudget: the grid stops reading task runs once the
+// newer runs held 20,000 of them: older runs show their state but no
+// cells, and the page says why.
+func TestFlowHistoryBudget(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	fl := e.taskrunFlow("etl", "")
+	oldest := e.run("etl", "")
+	e.taskrunWriter(oldest.ID).write(trs("extract", state.Failed, 1, "old"))
+	for range 2 {
+		taskrunFanOut(e, e.run("etl", "").ID, 10_000)
+	}
+	u := e.user()
+	u.signIn(e.admin)
+	p := u.mustGet("/ui/flows/" + fl.ID)
+	p.contains(t, `<tr data-run="`+oldest.ID+`">`, `colspan="4">not read</td>`, "The task runs of the 1 oldest runs were not read")
+	if n := strings.Count(p.body, `<span class="count">100/10000</span>`); n != 2 {
+		t.Errorf("the grid shows %d maps of 10,000 with 100 Failed, want 2", n)
 	}
 }

@@ -3,6 +3,7 @@ package ui
 import (
 	"cmp"
 	"encoding/json"
+	"html/template"
 	"net/http"
 	"net/url"
 	"slices"
@@ -25,10 +26,20 @@ type runData struct {
 	History  []state.State
 	Duration string
 	Tab      string
-	CanAct   bool // the user's role may cancel
+	CanAct   bool // the user's role may act on runs: cancel, retry, run again
 	Finished bool
 	Logs     *logsData
+	// The graph, timeline and tasks tabs (graph.go, timeline.go).
+	Graph    template.HTML
+	Timeline *timelineData
+	TaskRows []taskRow
+	Since    int64  // the live stream's task cursor at render (see liveSince)
+	CanRetry bool   // CanAct, and the run finished unsuccessfully: it may be retried from failed
+	EditURL  string // the flow's run form, filled with this run's parameters
 }
+
+// TaskURL is the page of one of the run's task runs.
+func (d *runData) TaskURL(key string) string { return taskRunURL(d.Run.ID, key) }
 
 type param struct{ Name, Value string }
 
@@ -47,9 +58,9 @@ func (u *UI) showRun(r *http.Request, s *session, v *view, id string, q url.Valu
 	switch d.Tab {
 	case "", "tasks":
 		d.Tab = "tasks"
-	case "logs", "details":
+	case "graph", "timeline", "logs", "details":
 	default:
-		return "", errs.Errorf(errs.CodeInvalid, "tab %q is not tasks, logs or details", d.Tab)
+		return "", errs.Errorf(errs.CodeInvalid, "tab %q is not graph, timeline, tasks, logs or details", d.Tab)
 	}
 	v.Title = "Run " + run.ID
 	v.Data = &d
@@ -78,10 +89,14 @@ func (u *UI) showRun(r *http.Request, s *session, v *view, id string, q url.Valu
 	}
 	d.Duration = runDuration(run, det.History, time.Now())
 	// Only the roles that may write (admin, developer) may list secrets,
-	// exactly the roles that may cancel: the API has no "who am I" route.
-	if !d.Finished {
-		_, err := s.api.Secrets(ctx, "")
-		d.CanAct = err == nil
+	// exactly the roles that may cancel, restart and create runs: the API
+	// has no "who am I" route.
+	_, serr := s.api.Secrets(ctx, "")
+	d.CanAct = serr == nil
+	d.CanRetry = d.CanAct && d.Finished && !run.State.Kind.Successful()
+	d.EditURL = "/ui/flows/" + url.PathEscape(run.FlowID) + "?" + url.Values{"from": {run.ID}}.Encode() + "#run"
+	if err := u.runTaskTabs(r.Context(), s, &d, det); err != nil {
+		return "", err
 	}
 	if d.Tab == "logs" {
 		ld, err := readLogs(r, s, id, q, det.TaskRuns)
@@ -116,6 +131,57 @@ func (u *UI) cancelRun(w http.ResponseWriter, r *http.Request, s *session, v *vi
 	}
 	http.Redirect(w, r, "/ui/runs/"+url.PathEscape(id), http.StatusSeeOther)
 	return "", nil
+}
+
+// retryRun restarts a finished, unsuccessful run from its failures: the
+// API schedules it again, and its next runner runs only the failed and
+// unfinished task runs, reusing the results of the finished ones.
+func (u *UI) retryRun(w http.ResponseWriter, r *http.Request, s *session, v *view) (string, error) {
+	id := r.PathValue("id")
+	if _, err := s.api.RestartFlowRun(r.Context(), id); err != nil {
+		return u.runActionRefused(r, s, v, id, err, "retry", "The run was not retried")
+	}
+	http.Redirect(w, r, "/ui/runs/"+url.PathEscape(id), http.StatusSeeOther)
+	return "", nil
+}
+
+// rerunRun creates a new run of the same flow version with the same
+// parameters (and so the same labels) and goes to the new run's page.
+func (u *UI) rerunRun(w http.ResponseWriter, r *http.Request, s *session, v *view) (string, error) {
+	ctx := r.Context()
+	id := r.PathValue("id")
+	det, err := s.api.FlowRun(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	run := det.FlowRun
+	out, err := s.api.CreateFlowRun(ctx, api.CreateFlowRun{FlowID: run.FlowID, FlowVersionID: run.FlowVersionID, Params: run.Params})
+	if err != nil {
+		return u.runActionRefused(r, s, v, id, err, "run again", "No new run was created")
+	}
+	http.Redirect(w, r, "/ui/runs/"+url.PathEscape(out.FlowRun.ID), http.StatusSeeOther)
+	return "", nil
+}
+
+// runActionRefused shows the API's refusal of an action on a run (a role
+// that may not, a run in the wrong state) on the run's page, with the
+// refusal's status; any other error is the page's error.
+func (u *UI) runActionRefused(r *http.Request, s *session, v *view, id string, err error, verb, notDone string) (string, error) {
+	code := errs.CodeOf(err)
+	if code != errs.CodeForbidden && code != errs.CodeConflict && code != errs.CodeInvalid {
+		return "", err
+	}
+	name, perr := u.showRun(r, s, v, id, url.Values{})
+	if perr != nil {
+		return "", err
+	}
+	v.Status = statusOf(err)
+	if code == errs.CodeForbidden {
+		v.Error = "You may not " + verb + " this run: " + err.Error()
+	} else {
+		v.Error = notDone + ": " + err.Error()
+	}
+	return name, nil
 }
 
 // sortTasks returns the task runs with mapped children in index order

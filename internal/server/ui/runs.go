@@ -369,20 +369,20 @@ type runRow struct {
 	Start    time.Time
 	Duration string
 	Tick     template.HTMLAttr // data-tick attributes while it runs
-	Tasks    []taskCount
+	Tasks    []runTaskCount
 }
 
-// taskCount is how many of a run's task runs are in a state.
-type taskCount struct {
+// runTaskCount is how many of a run's task runs are in a state.
+type runTaskCount struct {
 	Kind state.Kind
 	N    int64
 }
 
 // Class is the colour class of the count's state.
-func (c taskCount) Class() string { return stateClass(c.Kind) }
+func (c runTaskCount) Class() string { return stateClass(c.Kind) }
 
 // Icon is the icon of the count's state.
-func (c taskCount) Icon() string { return stateIcons[c.Kind] }
+func (c runTaskCount) Icon() string { return stateIcons[c.Kind] }
 
 func (u *UI) runsPage(w http.ResponseWriter, r *http.Request, s *session, v *view) (string, error) {
 	ctx := r.Context()
@@ -480,7 +480,7 @@ func (u *UI) runListRow(ctx context.Context, s *session, run api.FlowRun, names 
 		}
 		names[run.FlowID] = name
 	}
-	row := runRow{Run: run, Flow: name, Start: runStart(run, nil), Duration: runDuration(run, nil, now), Tasks: taskCounts(run)}
+	row := runRow{Run: run, Flow: name, Start: runBegan(run, nil), Duration: runDuration(run, nil, now), Tasks: taskCounts(run)}
 	if el, ok := runTicking(run, nil, now); ok {
 		row.Tick = tickAttrs(el)
 	}
@@ -495,9 +495,9 @@ func cloneValues(q url.Values) url.Values {
 	return out
 }
 
-// runStart is when a run started: its first Running state, or, without
+// runBegan is when a run started: its first Running state, or, without
 // its history, the later of its creation and its scheduled time.
-func runStart(run api.FlowRun, history []state.State) time.Time {
+func runBegan(run api.FlowRun, history []state.State) time.Time {
 	start := run.CreatedAt
 	if run.ScheduledAt.After(start) {
 		start = run.ScheduledAt
@@ -518,7 +518,7 @@ func runDuration(run api.FlowRun, history []state.State, now time.Time) string {
 	if k == state.Pending || k == state.Scheduled || k == state.Submitted {
 		return "—"
 	}
-	start := runStart(run, history)
+	start := runBegan(run, history)
 	end := now
 	if k.Finished() {
 		end = run.State.Time
@@ -536,7 +536,7 @@ func runTicking(run api.FlowRun, history []state.State, now time.Time) (time.Dur
 	if k == state.Pending || k == state.Scheduled || k == state.Submitted || k.Finished() {
 		return 0, false
 	}
-	d := now.Sub(runStart(run, history))
+	d := now.Sub(runBegan(run, history))
 	return d, d >= 0
 }
 
@@ -557,16 +557,30 @@ func runTick(run api.FlowRun, history []state.State) template.HTMLAttr {
 	return ""
 }
 
-// ---- wired to the API's label, parameter, text and task-count filters
-// once they exist (branch ui-storeapi).
+// applyFilterExtras sets the label and parameter filters.
+func applyFilterExtras(f *client.FlowRunFilter, labels []string, params map[string]string) {
+	f.Labels = labels
+	if len(params) > 0 {
+		f.Params = params
+	}
+}
 
-func applyFilterExtras(f *client.FlowRunFilter, labels []string, params map[string]string) {}
+// applyFilterText sets the text filter.
+func applyFilterText(f *client.FlowRunFilter, text string) { f.Text = text }
 
-func applyFilterText(f *client.FlowRunFilter, text string) {}
+// withTaskCounts asks for each run's task-run counts.
+func withTaskCounts(f *client.FlowRunFilter) { f.TaskCounts = true }
 
-func withTaskCounts(f *client.FlowRunFilter) {}
-
-func taskCounts(run api.FlowRun) []taskCount { return nil }
+// taskCounts are a run's task-run counts by state, in the states' order.
+func taskCounts(run api.FlowRun) []runTaskCount {
+	var out []runTaskCount
+	for _, k := range state.Kinds() {
+		if n := run.TaskCounts[k]; n > 0 {
+			out = append(out, runTaskCount{Kind: k, N: int64(n)})
+		}
+	}
+	return out
+}
 
 // runsPoll is the answer of GET /ui/runs/new: how many runs matching the
 // filter were created since the page was read (on the first page only),
@@ -594,9 +608,6 @@ type pollTasks struct {
 	Icon  string `json:"icon"`
 	N     int64  `json:"n"`
 }
-
-// maxNewRuns bounds the new runs counted by listing them.
-const maxNewRuns = 100
 
 // runsNew answers GET /ui/runs/new?<the list's filter>&since=RFC3339:
 // the runs list's script polls it for the "N new runs — show" banner and
@@ -667,12 +678,11 @@ func (u *UI) runsNew(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(out)
 }
 
-// countNew counts the runs f matches, up to maxNewRuns.
+// countNew counts the runs f matches.
 func countNew(ctx context.Context, c *client.Client, f client.FlowRunFilter) (int64, bool, error) {
-	f.Limit, f.Cursor = maxNewRuns, ""
-	page, err := c.FlowRuns(ctx, f)
+	counts, err := c.FlowRunCounts(ctx, f)
 	if err != nil {
 		return 0, false, err
 	}
-	return int64(len(page.FlowRuns)), page.NextCursor != "", nil
+	return counts.Total, false, nil
 }

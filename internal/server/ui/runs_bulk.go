@@ -282,14 +282,10 @@ type runCounts struct {
 
 // countRuns counts the runs f matches.
 func countRuns(ctx context.Context, c *client.Client, f client.FlowRunFilter) (runCounts, error) {
-	out := runCounts{byKind: map[state.Kind]int64{}}
-	f.Limit, f.Cursor = bulkPage, ""
-	for run, err := range c.AllFlowRuns(ctx, f) {
-		if err != nil {
-			return out, fmt.Errorf("count runs: %w", err)
-		}
-		out.byKind[run.State.Kind]++
-		out.total++
+	f.TaskCounts = false
+	counts, err := c.FlowRunCounts(ctx, f)
+	if err != nil {
+		return runCounts{}, fmt.Errorf("count runs: %w", err)
 	}
-	return out, nil
+	return runCounts{byKind: counts.Counts, total: counts.Total}, nil
 }

@@ -1,6 +1,7 @@
 package ui_test
 
 import (
+	"context"
 	"encoding/json"
 	"html"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/reevehq/reeve/api"
 	"github.com/reevehq/reeve/internal/server/ui"
 	"github.com/reevehq/reeve/internal/state"
 )
@@ -371,4 +373,66 @@ func TestBulkBound(t *testing.T) {
 	}
 	p.contains(t, "4 runs match: a bulk action acts on at most 3 runs at once. Narrow the filter")
 	p.lacks(t, `id="bulk-confirm"`)
+}
+
+// TestRunsListFilters: labels, parameter values and text narrow the
+// list, the form shows them again, and each row counts its task runs by
+// state.
+func TestRunsListFilters(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	params := `"parameters":[{"name":"day","type":"string","go_type":"string","default":"mon"},{"name":"limit","type":"integer","go_type":"int","default":1}]`
+	e.flow("etl", params)
+	spec := `{"spec_version":1,"name":"train","tasks":[{"id":"a","task":"a"}],` + params + `}`
+	if _, err := e.api.RegisterFlow(ctx, api.RegisterFlow{Spec: json.RawMessage(spec), Labels: []string{"gpu", "prod"}, Storage: api.Storage{Kind: "local", Path: "/usr/local/bin/flows"}}); err != nil {
+		t.Fatal(err)
+	}
+	create := func(flow, name, params string) string {
+		t.Helper()
+		out, err := e.api.CreateFlowRun(ctx, api.CreateFlowRun{Flow: flow, Name: name, Params: json.RawMessage(params)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out.FlowRun.ID
+	}
+	mon := create("etl", "Monday load", `{"day":"mon"}`)
+	tue := create("etl", "backfill", `{"day":"tue","limit":3}`)
+	train := create("train", "", `{"day":"mon","limit":3}`)
+	e.setState(tue, state.Running, "")
+	e.setState(tue, state.Failed, "the upstream API is down")
+	if _, err := e.api.WriteTaskRunStates(ctx, mon, []api.TaskRunWrite{
+		{Key: "a", Task: "a", State: state.State{Kind: state.Success, Time: time.Now()}},
+		{Key: "b", Task: "b", State: state.State{Kind: state.Success, Time: time.Now()}},
+		{Key: "c", Task: "b", State: state.State{Kind: state.Failed, Time: time.Now()}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	u := e.user()
+	all := u.signIn(e.admin)
+	if got, want := all.rows(), []string{train, tue, mon}; !slices.Equal(got, want) {
+		t.Fatalf("runs = %v, want %v", got, want)
+	}
+	// Task counts: icon and number, the state's name for screen readers.
+	all.contains(t, `<span class="tc state-ok" title="2 Success"><span aria-hidden="true">✓</span>2<span class="sr"> Success</span></span>`,
+		`<span class="tc state-bad" title="1 Failed">`)
+
+	p := runsListCheck(t, u, "label=gpu", train)
+	p.contains(t, `id="f-label" name="label" value="gpu"`)
+	runsListCheck(t, u, "label=gpu,prod", train)
+	runsListCheck(t, u, "label=gpu&label=arm")
+	p = runsListCheck(t, u, "param=day=mon", train, mon)
+	p.contains(t, `value="day=mon"`)
+	runsListCheck(t, u, "param=limit=3&param=day=tue", tue)
+	runsListCheck(t, u, "q=monday", mon)
+	runsListCheck(t, u, "q=upstream+API", tue)
+	runsListCheck(t, u, "q="+tue[len(tue)-12:], tue)
+	runsListCheck(t, u, "q=zebra")
+	runsListCheck(t, u, "flow=etl&param=day=mon&state=Scheduled", mon)
+
+	// The bulk confirmation counts the same filter over every page.
+	ask := bulkPost(u, all.csrf(t), "cancel", "param=day=mon")
+	ask.contains(t, `Cancel <strong id="bulk-count">2</strong> runs matching param=day=mon?`)
+	retry := bulkPost(u, all.csrf(t), "retry", "q=upstream")
+	retry.contains(t, `Retry <strong id="bulk-count">1</strong> runs matching text &#34;upstream&#34;?`)
 }

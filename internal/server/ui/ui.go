@@ -14,6 +14,7 @@
 package ui
 
 import (
+	"cmp"
 	"crypto/hmac"
 	"crypto/sha256"
 	"embed"
@@ -27,9 +28,11 @@ import (
 	"net/url"
 	"path"
 	"strings"
+	"time"
 
 	"github.com/reevehq/reeve/client"
 	"github.com/reevehq/reeve/internal/errs"
+	"github.com/reevehq/reeve/internal/scheduler"
 )
 
 // Prefix is the path the UI is mounted at.
@@ -54,12 +57,19 @@ type Config struct {
 	API http.Handler
 	// Logger receives page errors; nil discards them.
 	Logger *slog.Logger
+	// AgentOfflineAfter is how long an agent may go unseen and still show
+	// as healthy; 0 means scheduler.AgentOfflineAfter, the window the
+	// server's monitor uses (tests shorten it).
+	AgentOfflineAfter time.Duration
 }
 
 // Validate names the first missing field.
 func (c *Config) Validate() error {
 	if c.API == nil {
 		return errors.New("ui config: API is required")
+	}
+	if c.AgentOfflineAfter < 0 {
+		return fmt.Errorf("ui config: AgentOfflineAfter %v is negative", c.AgentOfflineAfter)
 	}
 	return nil
 }
@@ -71,6 +81,8 @@ type UI struct {
 	log   *slog.Logger
 	pages map[string]*template.Template
 	mux   *http.ServeMux
+	// offline is the agents' offline window (Config.AgentOfflineAfter).
+	offline time.Duration
 }
 
 // New returns the UI's handler, which serves the /ui/ subtree.
@@ -82,6 +94,8 @@ func New(cfg Config) (*UI, error) {
 		api: cfg.API,
 		hc:  &http.Client{Transport: inProcess{h: cfg.API}},
 		log: cfg.Logger,
+
+		offline: cmp.Or(cfg.AgentOfflineAfter, scheduler.AgentOfflineAfter),
 	}
 	if u.log == nil {
 		u.log = slog.New(slog.DiscardHandler)
@@ -121,11 +135,23 @@ func (u *UI) routes() *http.ServeMux {
 	mux.HandleFunc("POST /ui/runs/bulk", u.post(u.bulkRuns))
 	mux.HandleFunc("GET /ui/runs/{id}", u.page(u.runPage))
 	mux.HandleFunc("GET /ui/runs/{id}/events", u.runEvents)
+	mux.HandleFunc("GET /ui/runs/{id}/logs.txt", u.page(u.runLogsText))
 	mux.HandleFunc("POST /ui/runs/{id}/cancel", u.post(u.cancelRun))
+	mux.HandleFunc("GET /ui/runs/{id}/tasks/{key}", u.page(u.taskRunPage))
+	mux.HandleFunc("POST /ui/runs/{id}/retry", u.post(u.retryRun))
+	mux.HandleFunc("POST /ui/runs/{id}/rerun", u.post(u.rerunRun))
 	mux.HandleFunc("GET /ui/flows", u.page(u.flowsPage))
 	mux.HandleFunc("GET /ui/flows/{id}", u.page(u.flowPage))
 	mux.HandleFunc("POST /ui/flows/{id}/run", u.post(u.runFlow))
 	mux.HandleFunc("GET /ui/agents", u.page(u.agentsPage))
+	mux.HandleFunc("GET /ui/agents/live", u.agentsLive)
+	mux.HandleFunc("GET /ui/dashboard", u.page(u.dashboardPage))
+	mux.HandleFunc("GET /ui/schedules", u.page(u.schedulesPage))
+	mux.HandleFunc("POST /ui/schedules/{id}/pause", u.post(u.pauseSchedule))
+	mux.HandleFunc("POST /ui/schedules/{id}/resume", u.post(u.resumeSchedule))
+	mux.HandleFunc("POST /ui/schedules/{id}/run", u.post(u.runSchedule))
+	mux.HandleFunc("GET /ui/projects", u.page(u.projectsPage))
+	mux.HandleFunc("POST /ui/projects", u.post(u.createProject))
 	mux.HandleFunc("GET /ui/secrets", u.page(u.secretsPage))
 	mux.HandleFunc("POST /ui/secrets", u.post(u.createSecret))
 	mux.HandleFunc("POST /ui/secrets/{name}/rotate", u.post(u.rotateSecret))

@@ -354,8 +354,8 @@ func TestRunPage(t *testing.T) {
 	p.contains(t, "<h1>etl", `data-state="Running"`, `<code>day=&#34;2026-11-26&#34;</code>`, `id="tab-tasks"`, `aria-current="page" id="tab-tasks"`)
 	// The tasks tab: each task run with its state (icon, text, colour),
 	// attempt and message.
-	p.contains(t, `<td class="mono">a</td><td><span class="state state-bad" data-state="Failed"><span class="state-icon" aria-hidden="true">✕</span> Failed</span></td><td>2</td>`,
-		"upstream said 503", `<td class="mono">b</td><td><span class="state state-waiting" data-state="Pending">`)
+	p.contains(t, `<td class="mono"><a href="/ui/runs/`+run.ID+`/tasks/a">a</a></td><td><span class="state state-bad" data-state="Failed"><span class="state-icon" aria-hidden="true">✕</span> Failed</span></td><td>2</td>`,
+		"upstream said 503", `/tasks/b">b</a></td><td><span class="state state-waiting" data-state="Pending">`)
 
 	logs := u.mustGet(base + "?tab=logs")
 	logs.contains(t, `id="L1"`, `id="L5"`, `href="#L3"`, "starting the extract", "5 of 5 lines")
@@ -375,7 +375,7 @@ func TestRunPage(t *testing.T) {
 
 	details := u.mustGet(base + "?tab=details")
 	details.contains(t, `id="history"`, `data-state="Scheduled"`, `data-state="Running"`)
-	if p := u.get(base + "?tab=graph"); p.status != http.StatusBadRequest {
+	if p := u.get(base + "?tab=nope"); p.status != http.StatusBadRequest {
 		t.Errorf("an unknown tab = %d, want 400", p.status)
 	}
 	if p := u.get("/ui/runs/no-such-run"); p.status != http.StatusNotFound {

@@ -63,6 +63,18 @@ func BenchmarkStore(b *testing.B) {
 	storetest.RunBenchmarks(b, func(b *testing.B) store.Store { return open(b) })
 }
 
+// BenchmarkRunList measures the UI's runs list and dashboard queries on
+// storetest.ListBenchRuns runs (seeding takes some seconds). The tables
+// are vacuumed and analyzed after seeding, as autovacuum does after a bulk
+// load (PostgreSQL 13 and later vacuum a table after many inserts).
+func BenchmarkRunList(b *testing.B) {
+	storetest.RunListBenchmarks(b, func(b *testing.B) store.Store { return open(b) }, func(b *testing.B, s store.Store) {
+		if _, err := s.(*Store).pool.Exec(b.Context(), `VACUUM (ANALYZE) flow_runs, task_runs`); err != nil {
+			b.Fatalf("VACUUM: %v", err)
+		}
+	})
+}
+
 // TestMigrateFromEmpty applies the migrations to an empty database, checks
 // the schema they leave, and that migrating again does nothing.
 func TestMigrateFromEmpty(t *testing.T) {

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -242,36 +244,10 @@ func (s *Store) ListFlowRuns(ctx context.Context, f store.FlowRunFilter) ([]stor
 	case limit > maxRunPage:
 		limit = maxRunPage
 	}
-	var (
-		where []string
-		args  []any
-	)
+	where, args := runFilterSQL(f)
 	arg := func(v any) string {
 		args = append(args, v)
 		return "$" + strconv.Itoa(len(args))
-	}
-	if f.ProjectID != "" {
-		where = append(where, "project_id = "+arg(f.ProjectID))
-	}
-	if f.FlowID != "" {
-		where = append(where, "flow_id = "+arg(f.FlowID))
-	}
-	if f.AgentID != "" {
-		// agent_id <> '' lets PostgreSQL use the partial index flow_runs_agent.
-		where = append(where, "agent_id = "+arg(f.AgentID)+" AND agent_id <> ''")
-	}
-	if len(f.States) > 0 {
-		kinds := make([]string, len(f.States))
-		for i, k := range f.States {
-			kinds[i] = k.String()
-		}
-		where = append(where, "state = ANY("+arg(kinds)+")")
-	}
-	if !f.CreatedAfter.IsZero() {
-		where = append(where, "created_at >= "+arg(ceilMicros(f.CreatedAfter)))
-	}
-	if !f.CreatedBefore.IsZero() {
-		where = append(where, "created_at < "+arg(ceilMicros(f.CreatedBefore)))
 	}
 	if f.Cursor != "" {
 		c, err := store.DecodeCursor(f.Cursor)
@@ -300,6 +276,70 @@ func (s *Store) ListFlowRuns(ctx context.Context, f store.FlowRunFilter) ([]stor
 	runs = runs[:limit]
 	last := runs[limit-1]
 	return runs, store.EncodeCursor(store.RunCursor{Created: last.CreatedAt.UnixMicro(), ID: last.ID}), nil
+}
+
+// runFilterSQL returns the conditions (to be joined by AND) and their
+// arguments ($1, $2, ...) that select the flow runs f selects, leaving out
+// the page (Limit, Cursor).
+func runFilterSQL(f store.FlowRunFilter) (where []string, args []any) {
+	arg := func(v any) string {
+		args = append(args, v)
+		return "$" + strconv.Itoa(len(args))
+	}
+	if f.ProjectID != "" {
+		where = append(where, "project_id = "+arg(f.ProjectID))
+	}
+	if f.FlowID != "" {
+		where = append(where, "flow_id = "+arg(f.FlowID))
+	}
+	if f.AgentID != "" {
+		// agent_id <> '' lets PostgreSQL use the partial index flow_runs_agent.
+		where = append(where, "agent_id = "+arg(f.AgentID)+" AND agent_id <> ''")
+	}
+	if len(f.States) > 0 {
+		kinds := make([]string, len(f.States))
+		for i, k := range f.States {
+			kinds[i] = k.String()
+		}
+		where = append(where, "state = ANY("+arg(kinds)+")")
+	}
+	if !f.CreatedAfter.IsZero() {
+		where = append(where, "created_at >= "+arg(ceilMicros(f.CreatedAfter)))
+	}
+	if !f.CreatedBefore.IsZero() {
+		where = append(where, "created_at < "+arg(ceilMicros(f.CreatedBefore)))
+	}
+	// The filters below read each run's row: labels and params are JSON.
+	// They are one condition, a CASE, whose selectivity the planner
+	// guesses at one half: multiplying the guesses of each (a thousandth
+	// for @>, a two-hundredth for =) would make it think that almost no
+	// run matches, and read and sort every run instead of reading the
+	// runs newest first until a page is full.
+	var scan []string
+	if len(f.Labels) > 0 {
+		labels, err := json.Marshal(f.Labels)
+		if err == nil { // a []string always marshals
+			scan = append(scan, "labels @> "+arg(string(labels))+"::jsonb")
+		}
+	}
+	// A parameter's value is a string's text, or else its JSON text, as
+	// the SQLite store compares it (params is json: its text is kept as
+	// stored, compacted). Names are sorted so that the query text is the
+	// same for the same filter.
+	for _, name := range slices.Sorted(maps.Keys(f.Params)) {
+		n := arg(name) + "::text"
+		scan = append(scan, "(CASE WHEN json_typeof(params -> "+n+") = 'string' THEN params ->> "+n+
+			" ELSE (params -> "+n+")::text END) = "+arg(f.Params[name])+"::text")
+	}
+	if f.Text != "" {
+		n := arg(strings.ToLower(f.Text)) + "::text"
+		scan = append(scan, "(strpos(lower(id), "+n+") > 0 OR strpos(lower(name), "+n+") > 0"+
+			" OR strpos(lower(coalesce(state_json ->> 'message', '')), "+n+") > 0)")
+	}
+	if len(scan) > 0 {
+		where = append(where, "CASE WHEN "+strings.Join(scan, " AND ")+" THEN true ELSE false END")
+	}
+	return where, args
 }
 
 // SetFlowRunState moves a flow run to st if its state version is still

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/reevehq/reeve"
@@ -210,10 +211,63 @@ func (s *Store) ListFlowRuns(ctx context.Context, f store.FlowRunFilter) ([]stor
 	case limit > maxRunPage:
 		limit = maxRunPage
 	}
-	var (
-		where []string
-		args  []any
-	)
+	// Several states are read one by one, each newest first from the
+	// index flow_runs_state_created and merged: SQLite would otherwise
+	// read every run of the states and sort them, or scan the runs of
+	// other states.
+	states := slices.Compact(slices.Sorted(slices.Values(f.States)))
+	if len(states) > 1 {
+		f.States = nil
+	}
+	where, args := runFilterSQL(f)
+	if f.Cursor != "" {
+		c, err := store.DecodeCursor(f.Cursor)
+		if err != nil {
+			return nil, "", fmt.Errorf("list flow runs: %w", err)
+		}
+		where = append(where, "(created_at < ? OR (created_at = ? AND id < ?))")
+		args = append(args, c.Created, c.Created, c.ID)
+	}
+	var q string
+	if len(states) > 1 {
+		branches := make([]string, len(states))
+		var all []any
+		for i, k := range states {
+			branches[i] = `SELECT * FROM (SELECT ` + flowRunCols + ` FROM flow_runs WHERE ` +
+				strings.Join(append([]string{"state = ?"}, where...), " AND ") +
+				` ORDER BY created_at DESC, id DESC LIMIT ?)`
+			all = append(append(append(all, k.String()), args...), limit+1)
+		}
+		q, args = strings.Join(branches, ` UNION ALL `), all
+	} else {
+		q = `SELECT ` + flowRunCols + ` FROM flow_runs`
+		if len(where) > 0 {
+			q += ` WHERE ` + strings.Join(where, " AND ")
+		}
+	}
+	q += ` ORDER BY created_at DESC, id DESC LIMIT ?`
+	args = append(args, limit+1)
+
+	rows, err := s.read.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, "", fmt.Errorf("list flow runs: %w", dbErr(err))
+	}
+	runs, err := collect(rows, scanFlowRun)
+	if err != nil {
+		return nil, "", fmt.Errorf("list flow runs: %w", dbErr(err))
+	}
+	if len(runs) <= limit {
+		return runs, "", nil
+	}
+	runs = runs[:limit]
+	last := runs[limit-1]
+	return runs, store.EncodeCursor(store.RunCursor{Created: micros(last.CreatedAt), ID: last.ID}), nil
+}
+
+// runFilterSQL returns the conditions (to be joined by AND) and their
+// arguments that select the flow runs f selects, leaving out the page
+// (Limit, Cursor).
+func runFilterSQL(f store.FlowRunFilter) (where []string, args []any) {
 	if f.ProjectID != "" {
 		where, args = append(where, "project_id = ?"), append(args, f.ProjectID)
 	}
@@ -236,35 +290,31 @@ func (s *Store) ListFlowRuns(ctx context.Context, f store.FlowRunFilter) ([]stor
 	if !f.CreatedBefore.IsZero() {
 		where, args = append(where, "created_at < ?"), append(args, ceilMicros(f.CreatedBefore))
 	}
-	if f.Cursor != "" {
-		c, err := store.DecodeCursor(f.Cursor)
-		if err != nil {
-			return nil, "", fmt.Errorf("list flow runs: %w", err)
-		}
-		where = append(where, "(created_at < ? OR (created_at = ? AND id < ?))")
-		args = append(args, c.Created, c.Created, c.ID)
+	// The filters below read each run's row: labels and params are JSON.
+	for _, l := range f.Labels {
+		where = append(where, "EXISTS (SELECT 1 FROM json_each(flow_runs.labels) WHERE value = ?)")
+		args = append(args, l)
 	}
-	q := `SELECT ` + flowRunCols + ` FROM flow_runs`
-	if len(where) > 0 {
-		q += ` WHERE ` + strings.Join(where, " AND ")
+	// A parameter's value is a string's text, or else its JSON text
+	// (params -> fullkey), as the PostgreSQL store compares it. Names are
+	// sorted so that the query text is the same for the same filter.
+	names := make([]string, 0, len(f.Params))
+	for name := range f.Params {
+		names = append(names, name)
 	}
-	q += ` ORDER BY created_at DESC, id DESC LIMIT ?`
-	args = append(args, limit+1)
-
-	rows, err := s.read.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, "", fmt.Errorf("list flow runs: %w", dbErr(err))
+	slices.Sort(names)
+	for _, name := range names {
+		where = append(where, `EXISTS (SELECT 1 FROM json_each(flow_runs.params) p WHERE p.key = ?
+			AND (CASE WHEN p.type = 'text' THEN p.value ELSE flow_runs.params -> p.fullkey END) = ?)`)
+		args = append(args, name, f.Params[name])
 	}
-	runs, err := collect(rows, scanFlowRun)
-	if err != nil {
-		return nil, "", fmt.Errorf("list flow runs: %w", dbErr(err))
+	if f.Text != "" {
+		where = append(where, `(instr(lower(id), ?) > 0 OR instr(lower(name), ?) > 0
+			OR instr(lower(coalesce(json_extract(state_json, '$.message'), '')), ?) > 0)`)
+		needle := strings.ToLower(f.Text)
+		args = append(args, needle, needle, needle)
 	}
-	if len(runs) <= limit {
-		return runs, "", nil
-	}
-	runs = runs[:limit]
-	last := runs[limit-1]
-	return runs, store.EncodeCursor(store.RunCursor{Created: micros(last.CreatedAt), ID: last.ID}), nil
+	return where, args
 }
 
 // SetFlowRunState moves a flow run to st if its state version is still

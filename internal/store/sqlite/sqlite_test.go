@@ -70,6 +70,12 @@ func BenchmarkStore(b *testing.B) {
 	storetest.RunBenchmarks(b, func(b *testing.B) store.Store { return openTest(b) })
 }
 
+// BenchmarkRunList measures the UI's runs list and dashboard queries on
+// storetest.ListBenchRuns runs (seeding takes some seconds).
+func BenchmarkRunList(b *testing.B) {
+	storetest.RunListBenchmarks(b, func(b *testing.B) store.Store { return openTest(b) }, nil)
+}
+
 // migrationFiles returns the names of the embedded migrations.
 func migrationFiles(t *testing.T) []string {
 	t.Helper()
@@ -447,7 +453,8 @@ func TestWritersQueueInsteadOfFailing(t *testing.T) {
 
 // TestListFlowRunsUsesIndexes checks that the lists a server makes often
 // find their runs through an index, not by scanning every run: the
-// monitor's runs with a runner, and an agent's runs.
+// monitor's runs with a runner, an agent's runs, and the UI's runs list
+// (newest first, of a state, a project or a flow).
 func TestListFlowRunsUsesIndexes(t *testing.T) {
 	t.Parallel()
 	s := openTest(t)
@@ -457,11 +464,21 @@ func TestListFlowRunsUsesIndexes(t *testing.T) {
 		args  []any
 		index string
 	}{
-		{"States", "state IN (?, ?, ?)", []any{"Submitted", "Running", "Cancelling"}, "flow_runs_state_scheduled"},
+		// Several states are listed one by one (a UNION ALL of these).
+		{"States", "state = ? AND (created_at < ? OR (created_at = ? AND id < ?))", []any{"Running", 1, 1, "x"}, "flow_runs_state_created"},
 		{"AgentID", "agent_id = ? AND agent_id <> ''", []any{"agent"}, "flow_runs_agent"},
+		{"All", "", nil, "flow_runs_created"},
+		{"OneState", "state IN (?)", []any{"Failed"}, "flow_runs_state_created"},
+		{"Project", "project_id = ?", []any{"p"}, "flow_runs_project_created"},
+		{"Flow", "flow_id = ?", []any{"f"}, "flow_runs_flow_created"},
+		{"LabelScansNewestFirst", "EXISTS (SELECT 1 FROM json_each(flow_runs.labels) WHERE value = ?)", []any{"gpu"}, "flow_runs_created"},
 	}
 	for _, c := range cases {
-		q := `EXPLAIN QUERY PLAN SELECT ` + flowRunCols + ` FROM flow_runs WHERE ` + c.where +
+		where := ""
+		if c.where != "" {
+			where = ` WHERE ` + c.where
+		}
+		q := `EXPLAIN QUERY PLAN SELECT ` + flowRunCols + ` FROM flow_runs` + where +
 			` ORDER BY created_at DESC, id DESC LIMIT ?`
 		rows, err := s.read.QueryContext(t.Context(), q, append(c.args, 101)...)
 		if err != nil {
@@ -484,5 +501,35 @@ func TestListFlowRunsUsesIndexes(t *testing.T) {
 		if p := strings.Join(plan, "; "); !strings.Contains(p, "USING INDEX "+c.index) {
 			t.Errorf("%s: the plan %q does not use index %s", c.name, p, c.index)
 		}
+	}
+}
+
+// TestCountTaskRunsUsesIndex checks that the task counts of a page of runs
+// are read through task_runs' (flow_run_id, key) index, not by a scan.
+func TestCountTaskRunsUsesIndex(t *testing.T) {
+	t.Parallel()
+	s := openTest(t)
+	rows, err := s.read.QueryContext(t.Context(),
+		`EXPLAIN QUERY PLAN SELECT flow_run_id, state, count(*) FROM task_runs
+		 WHERE flow_run_id IN (?, ?, ?) GROUP BY flow_run_id, state`, "a", "b", "c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var plan []string
+	for rows.Next() {
+		var (
+			id, parent, unused int
+			detail             string
+		)
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	if err := rows.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if p := strings.Join(plan, "; "); !strings.Contains(p, "SEARCH task_runs USING INDEX") {
+		t.Errorf("the plan %q does not search an index of task_runs", p)
 	}
 }

@@ -35,6 +35,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("Flow", func(t *testing.T) { t.Parallel(); testFlows(t, open) })
 	t.Run("FlowRun", func(t *testing.T) { t.Parallel(); testFlowRuns(t, open) })
 	t.Run("ListFlowRuns", func(t *testing.T) { t.Parallel(); testListFlowRuns(t, open) })
+	t.Run("RunFilter", func(t *testing.T) { t.Parallel(); testRunFilters(t, open) })
 	t.Run("TaskRun", func(t *testing.T) { t.Parallel(); testTaskRuns(t, open) })
 	t.Run("History", func(t *testing.T) { t.Parallel(); testHistory(t, open) })
 	t.Run("Log", func(t *testing.T) { t.Parallel(); testLogs(t, open) })

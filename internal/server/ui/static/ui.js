@@ -6,13 +6,80 @@
     var msg = e.target.getAttribute && e.target.getAttribute("data-confirm");
     if (msg && !window.confirm(msg)) { e.preventDefault(); }
   });
-  // "/" focuses the page's search field.
+
+  // ---- Keyboard shortcuts (the ? dialog lists them). None acts while
+  // the user types in a field, or with Ctrl, Alt or Meta held.
+  //   /      focus the page's search field (or its filter form's first field)
+  //   j / k  move a visible selection down / up the rows of the page's
+  //          list tables (table.grid: runs, flows, agents, schedules, tasks...)
+  //   Enter  open the selected row's first link
+  //   ?      open the shortcuts dialog (Esc or its Close button closes it)
+  function typing(t) {
+    if (!t || !t.tagName) { return false; }
+    var n = t.tagName;
+    return n === "INPUT" || n === "SELECT" || n === "TEXTAREA" || t.isContentEditable;
+  }
+  // rows are the selectable rows: the visible body rows of the main
+  // area's list tables, but not a table's "nothing here" row.
+  function rows() {
+    var all = document.querySelectorAll("main table.grid > tbody > tr");
+    var out = [];
+    for (var i = 0; i < all.length; i++) {
+      var r = all[i];
+      if (r.cells.length === 1 && r.cells[0].colSpan > 1) { continue; }
+      if (r.offsetParent === null) { continue; }
+      out.push(r);
+    }
+    return out;
+  }
+  function selected() { return document.querySelector("main tr.kb-selected"); }
+  function select(r) {
+    var old = selected();
+    if (old) { old.classList.remove("kb-selected"); old.removeAttribute("aria-current"); }
+    if (!r) { return; }
+    r.classList.add("kb-selected");
+    r.setAttribute("aria-current", "true");
+    r.scrollIntoView({ block: "nearest" });
+  }
+  function move(step) {
+    var list = rows();
+    if (list.length === 0) { return; }
+    var i = list.indexOf(selected());
+    if (i < 0) { i = step > 0 ? 0 : list.length - 1; } else { i = Math.min(list.length - 1, Math.max(0, i + step)); }
+    select(list[i]);
+  }
+  function dialog() { return document.getElementById("shortcuts"); }
+  function openHelp() {
+    var d = dialog();
+    if (d && !d.open && d.showModal) { d.showModal(); }
+  }
+
   document.addEventListener("keydown", function (e) {
-    if (e.key !== "/" || e.ctrlKey || e.metaKey || e.altKey) { return; }
-    var t = e.target.tagName;
-    if (t === "INPUT" || t === "SELECT" || t === "TEXTAREA") { return; }
-    var f = document.querySelector("[data-search]");
-    if (f) { e.preventDefault(); f.focus(); }
+    if (e.ctrlKey || e.metaKey || e.altKey || e.defaultPrevented || typing(e.target)) { return; }
+    var d = dialog();
+    if (d && d.open) { return; } // the dialog handles Esc itself
+    switch (e.key) {
+      case "/":
+        var f = document.querySelector("[data-search]") || document.querySelector("main form[role=search] input:not([type=hidden]), main form[role=search] select");
+        if (f) { e.preventDefault(); f.focus(); }
+        break;
+      case "j":
+        e.preventDefault(); move(1);
+        break;
+      case "k":
+        e.preventDefault(); move(-1);
+        break;
+      case "?":
+        e.preventDefault(); openHelp();
+        break;
+      case "Enter":
+        // Enter on a link, button or summary does its own thing.
+        if (e.target.closest && e.target.closest("a, button, summary, [tabindex]")) { return; }
+        var r = selected();
+        var a = r && r.querySelector("a[href]");
+        if (a) { e.preventDefault(); a.click(); }
+        break;
+    }
   });
   // Durations of running runs tick: an element with data-tick shows
   // data-elapsed (the milliseconds it had run when the page was made) plus
@@ -51,11 +118,22 @@
   }
   var loaded = Date.now();
   setInterval(tick, 1000);
-  // The preferences form sends the browser's own zone, which "local" means.
+
   document.addEventListener("DOMContentLoaded", function () {
+    // The preferences form sends the browser's own zone, which "local" means.
     var b = document.getElementById("browser_tz");
     if (b && window.Intl) {
       try { b.value = Intl.DateTimeFormat().resolvedOptions().timeZone || ""; } catch (err) { /* no zone: the server's */ }
     }
+    // The shortcuts dialog: a footer button opens it (shown only with
+    // JavaScript, which the keys need), Close and Esc close it.
+    var open = document.getElementById("shortcuts-open");
+    var close = document.getElementById("shortcuts-close");
+    var d = dialog();
+    if (open && d && d.showModal) {
+      open.hidden = false;
+      open.addEventListener("click", openHelp);
+    }
+    if (close && d) { close.addEventListener("click", function () { d.close(); }); }
   });
 })();
