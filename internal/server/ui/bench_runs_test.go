@@ -129,8 +129,12 @@ func benchRunsList(b *testing.B, st store.Store, seed func(templates []string) e
 				b.Fatalf("GET %s shows %d runs, want %d", path, n, rows)
 			}
 		}
+		if rows > 0 && !strings.Contains(rec.Body.String(), `<span class="tc state-`) {
+			b.Fatalf("GET %s shows no task counts", path)
+		}
 	}
-	since := url.QueryEscape(time.Now().Add(-time.Minute).UTC().Format(time.RFC3339Nano))
+	// The list was read just now: no run is newer.
+	since := url.QueryEscape(time.Now().UTC().Format(time.RFC3339Nano))
 	for _, bc := range []struct {
 		name, path string
 		rows       int // -1: not a page
