@@ -587,7 +587,6 @@ func taskCounts(run api.FlowRun) []runTaskCount {
 // and the page's rows as they are now.
 type runsPoll struct {
 	New  int64     `json:"new"`
-	More bool      `json:"more,omitempty"` // New is a lower bound
 	Rows []pollRow `json:"rows"`
 }
 
@@ -648,7 +647,7 @@ func (u *UI) runsNew(w http.ResponseWriter, r *http.Request) {
 			nf.CreatedAfter = since
 		}
 		if nf.CreatedBefore.IsZero() || nf.CreatedAfter.Before(nf.CreatedBefore) {
-			if out.New, out.More, err = countNew(ctx, s.api, nf); err != nil {
+			if out.New, err = countNew(ctx, s.api, nf); err != nil {
 				fail(err)
 				return
 			}
@@ -679,10 +678,10 @@ func (u *UI) runsNew(w http.ResponseWriter, r *http.Request) {
 }
 
 // countNew counts the runs f matches.
-func countNew(ctx context.Context, c *client.Client, f client.FlowRunFilter) (int64, bool, error) {
+func countNew(ctx context.Context, c *client.Client, f client.FlowRunFilter) (int64, error) {
 	counts, err := c.FlowRunCounts(ctx, f)
 	if err != nil {
-		return 0, false, err
+		return 0, err
 	}
-	return counts.Total, false, nil
+	return counts.Total, nil
 }

@@ -135,8 +135,7 @@ func runsListCursor(t *testing.T, p page) string {
 
 // runsListPoll is GET /ui/runs/new's answer.
 type runsListPoll struct {
-	New  int  `json:"new"`
-	More bool `json:"more"`
+	New  int `json:"new"`
 	Rows []struct {
 		ID       string `json:"id"`
 		State    string `json:"state"`

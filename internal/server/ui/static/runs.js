@@ -82,11 +82,11 @@
     }
   }
 
-  function show(n, more) {
+  function show(n) {
     if (!banner) { return; }
     if (n <= 0) { banner.hidden = true; return; }
     var a = banner.querySelector("a");
-    a.textContent = (more ? n + "+" : String(n)) + " new run" + (n === 1 && !more ? "" : "s") + " — show";
+    a.textContent = n + " new run" + (n === 1 ? "" : "s") + " — show";
     banner.hidden = false;
   }
 
@@ -102,7 +102,7 @@
       })
       .then(function (d) {
         if (!d) { return; }
-        if (table.hasAttribute("data-first")) { show(d.new, d.more); }
+        if (table.hasAttribute("data-first")) { show(d.new); }
         update(d.rows || []);
       })
       .catch(function () { /* the server is away: try again later */ })
