@@ -75,6 +75,22 @@ func TestBrowserRunsList(t *testing.T) {
 		t.Error("after show the banner still shows")
 	}
 
+	// The run page's duration ticks once the run starts, and stops when
+	// it ends.
+	b.do("open a scheduled run", chromedp.Navigate(e.url+"/ui/runs/"+report[2]), chromedp.WaitVisible(chromedp.CSS("#run-duration")))
+	if s := b.text("#run-duration"); s != "—" {
+		t.Errorf("a scheduled run's duration reads %q", s)
+	}
+	e.setState(report[2], state.Running, "")
+	b.waitJS("the run page's badge turns Running", `!!document.querySelector('#run-state [data-state="Running"]')`)
+	b.waitJS("the run page's duration ticks", `document.getElementById("run-duration").hasAttribute("data-tick")`)
+	started := b.text("#run-duration")
+	b.waitJS("the run page's duration moves", `document.getElementById("run-duration").textContent !== `+jsString(started))
+	e.setState(report[2], state.Success, "")
+	b.waitJS("the run page's badge turns Success", `!!document.querySelector('#run-state [data-state="Success"]')`)
+	b.waitJS("the run page's duration stops", `!document.getElementById("run-duration").hasAttribute("data-tick")`)
+	b.do("back to the runs", chromedp.Navigate(e.url+all), chromedp.WaitVisible(chromedp.CSS("#runs")))
+
 	// Filters and paging; reload and Back restore each view.
 	b.do("filter by flow", chromedp.SetValue(chromedp.CSS("#f-flow"), "etl"), chromedp.Click(chromedp.CSS("#apply")))
 	filtered := b.at("the filtered list", func(s string) bool { return strings.Contains(s, "flow=etl") && strings.Contains(s, "limit=25") })

@@ -549,12 +549,13 @@ func tickAttrs(elapsed time.Duration) template.HTMLAttr {
 
 // runTick is the template function that makes the run page's duration
 // tick: {{runTick .Run .History}}. It ticks while the page's state badge
-// (#run-state, which live.js updates) shows a running state.
+// (#run-state, which live.js updates) shows a running state, also when
+// the run starts while the page is open.
 func runTick(run api.FlowRun, history []state.State) template.HTMLAttr {
 	if el, ok := runTicking(run, history, time.Now()); ok {
 		return tickAttrs(el) + ` data-tick-while="#run-state"`
 	}
-	return ""
+	return `data-tick-while="#run-state"` // it ticks once it runs
 }
 
 // applyFilterExtras sets the label and parameter filters.

@@ -113,7 +113,7 @@ func TestRunsListRows(t *testing.T) {
 	}
 	// The run page's duration ticks too, while its badge says it runs.
 	u.mustGet("/ui/runs/"+running).contains(t, `data-tick-while="#run-state"`)
-	u.mustGet("/ui/runs/"+done).lacks(t, "data-tick")
+	u.mustGet("/ui/runs/"+done).lacks(t, "data-tick ")
 	// Page 2 has no banner.
 	p2 := u.mustGet("/ui/runs?limit=1&cursor=" + url.QueryEscape(runsListCursor(t, u.mustGet("/ui/runs?limit=1"))) + "&prev=")
 	p2.lacks(t, `id="new-runs"`)

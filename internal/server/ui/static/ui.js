@@ -106,7 +106,23 @@
     var b = sel && document.querySelector(sel + " .state");
     return !!b && ["Running", "Retrying", "Cancelling"].indexOf(b.getAttribute("data-state")) >= 0;
   }
+  // parseDuration reads a duration as fmtDuration writes it, or null.
+  function parseDuration(t) {
+    var m;
+    if ((m = /^(\d+)ms$/.exec(t))) { return Number(m[1]); }
+    if ((m = /^(\d+(?:\.\d+)?)s$/.exec(t))) { return Number(m[1]) * 1000; }
+    if ((m = /^(\d+)m (\d+)s$/.exec(t))) { return (Number(m[1]) * 60 + Number(m[2])) * 1000; }
+    if ((m = /^(\d+)h (\d+)m$/.exec(t))) { return (Number(m[1]) * 60 + Number(m[2])) * 60000; }
+    return null;
+  }
   function tick() {
+    // A run that started while the page was open: its badge now says it
+    // runs and a live update wrote its duration, which ticks from there.
+    var idle = document.querySelectorAll("[data-tick-while]:not([data-tick])");
+    for (var j = 0; j < idle.length; j++) {
+      var ms = stillRuns(idle[j]) ? parseDuration(idle[j].textContent.trim()) : null;
+      if (ms !== null) { window.reeveTick(idle[j], ms); }
+    }
     var els = document.querySelectorAll("[data-tick]");
     for (var i = 0; i < els.length; i++) {
       var el = els[i], t = el.reeveTick;
