@@ -1,8 +1,10 @@
 package ui_test
 
 import (
+	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 
@@ -20,6 +22,25 @@ func runsListIDs(b *browser) string {
 func runsListStates(b *browser) string {
 	b.t.Helper()
 	return evalIn[string](b, `[...new Set([...document.querySelectorAll("#runs tr[data-run] .c-state .state")].map(e => e.dataset.state))].sort().join(",")`)
+}
+
+// runsListWait waits until expr is true in the page, across a page load
+// (an evaluation that fails while the page is replaced is tried again).
+func runsListWait(b *browser, what, expr string) {
+	b.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.readyState === "complete" && !!(`+expr+`)`))
+		cancel()
+		if err == nil && ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			b.t.Fatalf("timed out waiting until %s (%s): %v", what, expr, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // TestBrowserRunsList: a running run's duration ticks and a row's state
@@ -66,7 +87,7 @@ func TestBrowserRunsList(t *testing.T) {
 		t.Fatal("the runs list was reloaded")
 	}
 	b.do("show the new run", chromedp.Click(chromedp.CSS("#show-new")))
-	b.waitJS("the list is reloaded", `!window.__runsMarker && document.readyState === "complete"`)
+	runsListWait(b, "the list is reloaded", `!window.__runsMarker`)
 	b.at("the first page", func(s string) bool { return s == all })
 	if got := runsListIDs(b); !strings.HasPrefix(got, fresh+",") {
 		t.Errorf("after show the first row is not the new run: %s", got)
@@ -144,7 +165,7 @@ func TestBrowserRunsList(t *testing.T) {
 	for i, n := range []int{25, 25, 15} {
 		if i > 0 {
 			b.do("next page", chromedp.Click(chromedp.CSS("#next")))
-			b.waitJS("the next page", `(new URLSearchParams(location.search)).getAll("prev").length === `+string(rune('0'+i)))
+			runsListWait(b, "the next page", `(new URLSearchParams(location.search)).getAll("prev").length === `+string(rune('0'+i)))
 		}
 		if got := b.count("#runs tr[data-run]"); got != n {
 			t.Errorf("page %d shows %d runs, want %d", i+1, got, n)
