@@ -116,6 +116,8 @@ func TestBrowserTriage(t *testing.T) {
 	b.do("open the server", chromedp.Navigate(e.url+"/"), chromedp.WaitVisible(chromedp.CSS("#token")))
 	b.at("the login page", func(s string) bool { return strings.HasPrefix(s, "/ui/login?next=") })
 	b.do("sign in", chromedp.SendKeys(chromedp.CSS("#token"), e.admin), chromedp.Click(chromedp.CSS("#sign-in")))
+	b.at("the dashboard", func(s string) bool { return s == "/ui/dashboard" })
+	b.do("go to the runs", chromedp.Click(chromedp.CSS(`nav a[href="/ui/runs"]`)))
 	b.at("the runs list", func(s string) bool { return s == "/ui/runs" })
 	b.do("see the runs", chromedp.WaitVisible(chromedp.CSS("#runs")))
 	if n := b.count("#runs tr[data-run]"); n != 3 {

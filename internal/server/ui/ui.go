@@ -126,7 +126,7 @@ func (u *UI) routes() *http.ServeMux {
 	mux.HandleFunc("POST /ui/login", u.login)
 	mux.HandleFunc("POST /ui/logout", u.post(u.logout))
 	mux.HandleFunc("GET /ui/{$}", func(w http.ResponseWriter, r *http.Request) {
-		http.Redirect(w, r, "/ui/runs", http.StatusSeeOther)
+		http.Redirect(w, r, "/ui/dashboard", http.StatusSeeOther)
 	})
 	mux.HandleFunc("GET /ui/preferences", u.page(u.preferencesPage))
 	mux.HandleFunc("POST /ui/preferences", u.post(u.savePreferences))
