@@ -71,6 +71,7 @@ type UI struct {
 	log   *slog.Logger
 	pages map[string]*template.Template
 	mux   *http.ServeMux
+	live  liveHubs // the live streams' shared readers (live.go)
 }
 
 // New returns the UI's handler, which serves the /ui/ subtree.
@@ -119,6 +120,7 @@ func (u *UI) routes() *http.ServeMux {
 	mux.HandleFunc("GET /ui/runs", u.page(u.runsPage))
 	mux.HandleFunc("GET /ui/runs/{id}", u.page(u.runPage))
 	mux.HandleFunc("GET /ui/runs/{id}/events", u.runEvents)
+	mux.HandleFunc("GET /ui/events", u.browserEvents)
 	mux.HandleFunc("GET /ui/runs/{id}/logs.txt", u.page(u.runLogsText))
 	mux.HandleFunc("POST /ui/runs/{id}/cancel", u.post(u.cancelRun))
 	mux.HandleFunc("GET /ui/runs/{id}/tasks/{key}", u.page(u.taskRunPage))
