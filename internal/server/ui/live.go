@@ -87,7 +87,9 @@ type liveRun struct {
 	Icon     string `json:"icon"`
 	Message  string `json:"message"`
 	Duration string `json:"duration"`
+	Elapsed  *int64 `json:"elapsed,omitempty"` // ms it has run, while it runs (the page ticks from it)
 	Finished bool   `json:"finished"`
+	Retry    bool   `json:"retry"` // finished unsuccessfully: it may be retried from its failed tasks
 }
 
 // liveTask is the data of a task event.
@@ -443,7 +445,7 @@ func (hs *liveHubs) join(u *UI, sub *liveSub, cl *client.Client) {
 		}
 		h = &liveHub{id: sub.run, kick: make(chan struct{}, 1), stop: make(chan struct{}), subs: map[*liveSub]bool{}}
 		hs.hubs[sub.run] = h
-		go h.loop(u)
+		defer func() { go h.loop(u) }() // once it has its first stream
 	}
 	h.mu.Lock()
 	h.subs[sub] = true
@@ -588,7 +590,12 @@ func liveSnapOf(id string, det *api.FlowRunDetail, layout *graphLayout, mapped m
 	run := det.FlowRun
 	snap := &liveSnap{gen: gen, cursor: liveSince(det.TaskRuns), taskKeys: make(map[string]string, len(det.TaskRuns))}
 	snap.run = liveRun{State: run.State.Kind.String(), Class: stateClass(run.State.Kind), Icon: stateIcon(run.State.Kind),
-		Message: run.State.Message, Duration: runDuration(run, det.History, time.Now()), Finished: run.State.Kind.Finished()}
+		Message: run.State.Message, Duration: runDuration(run, det.History, time.Now()), Finished: run.State.Kind.Finished(),
+		Retry: run.State.Kind.Finished() && !run.State.Kind.Successful()}
+	if k := run.State.Kind; k == state.Running || k == state.Retrying || k == state.Cancelling {
+		ms := time.Since(runStart(run, det.History)).Milliseconds()
+		snap.run.Elapsed = &ms
+	}
 	rt := groupTasks(id, det.TaskRuns, mapped)
 	spans := timelineSpans(layout, rt, runStart(run, det.History))
 	groupUpdated := map[string]int64{}

@@ -498,3 +498,72 @@ func TestBrowserLiveHiddenAndFallback(t *testing.T) {
 		t.Errorf("after falling back to polling, %d streams were opened, want 1", n)
 	}
 }
+
+// TestBrowserLiveTabsShare: three live tabs of one browser (two of a run,
+// its tasks and its logs, and one of another run) share one stream, held
+// by the first tab; each gets its run's changes, no log line twice, and
+// when the first tab closes, another takes the stream over and the tabs
+// keep updating. A run that fails shows its Retry from failed button
+// without a reload, and a task row added live links to its task's page.
+func TestBrowserLiveTabsShare(t *testing.T) {
+	e := newEnv(t)
+	ctx := testenv.Chrome(t)
+	e.flow("etl", "")
+	runA, runB := e.run("etl", ""), e.run("etl", "")
+	a, bRun := e.runner(runA.ID), e.runner(runB.ID)
+	for _, rn := range []*runner{a, bRun} {
+		rn.run(state.Running, "")
+		rn.task("extract", state.Running, "")
+		rn.logs("INFO one", "INFO two")
+	}
+	first, closeFirst := chromedp.NewContext(ctx)
+	t.Cleanup(closeFirst)
+	if err := chromedp.Do(first); err != nil {
+		t.Fatalf("open a tab: %v", err)
+	}
+	lead := &browser{t: t, ctx: first}
+	logsSignIn(lead, e, "/ui/runs/"+runA.ID)
+	logs := logsTab(t, ctx)
+	logs.do("open A's logs", chromedp.Navigate(e.url+"/ui/runs/"+runA.ID+"?tab=logs"), chromedp.WaitVisible(chromedp.CSS("#L2")))
+	other := logsTab(t, ctx)
+	other.do("open B", chromedp.Navigate(e.url+"/ui/runs/"+runB.ID), chromedp.WaitVisible(chromedp.CSS(`#tasks tr[data-task="extract"]`)))
+
+	a.task("extract", state.Success, "")
+	a.logs("INFO three")
+	bRun.task("extract", state.Success, "")
+	lead.waitJS("A's tasks tab shows extract Success", `!!document.querySelector('#tasks tr[data-task="extract"] [data-state="Success"]')`)
+	logs.waitJS("A's logs tab shows line 3", `!!document.getElementById("L3")`)
+	other.waitJS("B's tab shows extract Success", `!!document.querySelector('#tasks tr[data-task="extract"] [data-state="Success"]')`)
+
+	// The first tab, which holds the stream, goes.
+	closeFirst()
+	a.logs("INFO four")
+	bRun.task("load", state.Running, "")
+	logs.waitJS("A's logs tab shows line 4", `!!document.getElementById("L4")`)
+	other.waitJS("B's tab has a row for load", `!!document.querySelector('#tasks tr[data-task="load"] [data-state="Running"]')`)
+	time.Sleep(300 * time.Millisecond)
+	if ids := evalIn[string](logs, `[...document.querySelectorAll("#log li[id^=L]")].map(e => e.id).join(",")`); ids != "L1,L2,L3,L4" {
+		t.Errorf("A's log shows %s, want L1,L2,L3,L4", ids)
+	}
+	href := evalIn[string](other, `document.querySelector('#tasks tr[data-task="load"] a').href`)
+	if want := e.url + "/ui/runs/" + runB.ID + "/tasks/load"; href != want {
+		t.Errorf("the live row links to %s, want %s", href, want)
+	}
+
+	// B fails: its Retry from failed button appears, and it works.
+	if other.count("#retry") != 0 {
+		t.Fatal("a running run shows Retry from failed")
+	}
+	bRun.task("load", state.Failed, "boom")
+	bRun.run(state.Failed, "load failed")
+	other.waitJS("the badge is Failed", `!!document.querySelector('#run-state [data-state="Failed"]')`)
+	other.waitJS("Retry from failed shows", `!!document.getElementById("retry")`)
+	evalIn[chromedp.Void](other, `window.confirm = () => true`)
+	other.do("retry", chromedp.Click(chromedp.CSS("#retry")))
+	other.waitJS("the run is retried", `!document.getElementById("retry") && !!document.querySelector('#run-state .state')`)
+	if got, err := e.api.FlowRun(context.Background(), runB.ID); err != nil {
+		t.Fatal(err)
+	} else if got.FlowRun.State.Kind.Finished() {
+		t.Errorf("after Retry from failed the run is %s", got.FlowRun.State.Kind)
+	}
+}

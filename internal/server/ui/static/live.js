@@ -54,11 +54,34 @@
       if (d.message) { box.appendChild(document.createTextNode(" ")); box.appendChild(el("span", "state-msg", d.message)); }
     }
     var dur = document.getElementById("run-duration");
-    if (dur && d.duration) { dur.textContent = d.duration; }
+    if (dur && d.duration) {
+      dur.textContent = d.duration;
+      // A run that starts running ticks (ui.js's reeveTick, where it is).
+      if (typeof d.elapsed === "number" && window.reeveTick && !dur.hasAttribute("data-tick")) { window.reeveTick(dur, d.elapsed); }
+    }
     if (d.finished) {
       var cancel = document.getElementById("cancel");
       if (cancel && cancel.form) { cancel.form.remove(); }
+      if (d.retry) { retryForm(); }
     }
+  }
+  // retryForm adds the Retry from failed button, as the page has it, for
+  // a user whose role may act (the header's data-can-act).
+  function retryForm() {
+    var csrf = document.querySelector('input[name="csrf"]');
+    if (!head.hasAttribute("data-can-act") || !csrf || document.getElementById("retry")) { return; }
+    var f = el("form", "inline-form");
+    f.method = "post";
+    f.action = "/ui/runs/" + encodeURIComponent(runID) + "/retry";
+    f.setAttribute("data-confirm", "Retry this run from its failed tasks? Finished tasks keep their results.");
+    var c = el("input");
+    c.type = "hidden"; c.name = "csrf"; c.value = csrf.value;
+    var b = el("button", "", "Retry from failed");
+    b.type = "submit"; b.id = "retry";
+    f.appendChild(c);
+    f.appendChild(b);
+    var rerun = document.getElementById("rerun");
+    if (rerun && rerun.form) { head.insertBefore(f, rerun.form); } else { head.appendChild(f); }
   }
 
   function taskLink(key) {
