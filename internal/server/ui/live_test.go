@@ -567,3 +567,113 @@ func TestBrowserLiveTabsShare(t *testing.T) {
 		t.Errorf("after Retry from failed the run is %s", got.FlowRun.State.Kind)
 	}
 }
+
+// TestLiveStreamsShareAReader: streams of one run opened at different
+// points each get exactly the lines after their own cursor, numbered in
+// the whole log, though one reader serves them: one at the start of a
+// log longer than the reader keeps, one resumed in the middle, one
+// without lines; all end when the run finishes.
+func TestLiveStreamsShareAReader(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.flow("etl", "")
+	run := e.run("etl", "")
+	rn := e.runner(run.ID)
+	rn.run(state.Running, "")
+	const lines = 9000 // more than the reader keeps (4 batches of 2,000)
+	var batch []string
+	for i := range lines {
+		batch = append(batch, fmt.Sprintf("INFO line %d", i+1))
+	}
+	rn.logs(batch...)
+	u := e.user()
+	u.signIn(e.admin)
+	path := "/ui/runs/" + run.ID + "/events"
+	liveReadLines := func(s *stream, from, to int) string {
+		t.Helper()
+		var id string
+		for n := from; n <= to; n++ {
+			ev := s.want("log")
+			var l struct {
+				N       int    `json:"n"`
+				Message string `json:"message"`
+			}
+			_ = json.Unmarshal([]byte(ev.data), &l)
+			if l.N != n || l.Message != fmt.Sprintf("line %d", n) {
+				t.Fatalf("want line %d, the stream sent %d:%s", n, l.N, l.Message)
+			}
+			id = ev.id
+		}
+		return id
+	}
+	first := u.events(path, "")
+	mid := liveReadLines(first, 1, lines/2)
+	liveReadLines(first, lines/2+1, lines)
+	whole := u.events(path+"?after=0&n=0", "") // behind the reader's lines: reads its way up
+	resumed := u.events(path, mid)
+	tasks := u.events(path+"?logs=0", "")
+	liveReadLines(whole, 1, lines)
+	liveReadLines(resumed, lines/2+1, lines)
+
+	rn.logs("INFO line 9001")
+	rn.run(state.Success, "")
+	for name, s := range map[string]*stream{"first": first, "whole": whole, "resumed": resumed} {
+		if ev := s.want("log"); !strings.Contains(ev.data, `"n":9001,`) || !strings.Contains(ev.data, `"message":"line 9001"`) {
+			t.Errorf("%s: the new line came as %s", name, ev.data)
+		}
+		s.want("end")
+	}
+	tasks.want("end", `"state":"Success"`)
+	for _, ev := range tasks.seen {
+		if ev.event == "log" {
+			t.Errorf("a stream with logs=0 sent a line: %s", ev.data)
+		}
+	}
+}
+
+// TestLiveBrowserEvents: GET /ui/events streams several runs' changes at
+// once, each event naming its run and its cursor; a run that cannot be
+// read is said gone; a run that finishes ends, and the stream ends with
+// the last; bad parameters are a 400.
+func TestLiveBrowserEvents(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.flow("etl", "")
+	runA, runB := e.run("etl", ""), e.run("etl", "")
+	a, b := e.runner(runA.ID), e.runner(runB.ID)
+	for _, rn := range []*runner{a, b} {
+		rn.run(state.Running, "")
+		rn.logs("INFO first")
+	}
+	u := e.user()
+	if s := u.events("/ui/events?run="+runA.ID+"&at=0.0.0&logs=1", ""); s.status != http.StatusUnauthorized {
+		t.Fatalf("signed out: events = %d, want 401", s.status)
+	}
+	u.signIn(e.admin)
+	for _, q := range []string{"", "run=" + runA.ID, "run=" + runA.ID + "&at=x&logs=1", "run=" + runA.ID + "&at=0.0.0&logs=1&run=" + runA.ID + "&at=0.0.0&logs=1"} {
+		if s := u.events("/ui/events?"+q, ""); s.status != http.StatusBadRequest {
+			t.Errorf("/ui/events?%s = %d, want 400", q, s.status)
+		}
+	}
+	s := u.events("/ui/events?run="+runA.ID+"&at=0.0.0&logs=1&run=nope&at=0.0.0&logs=0&run="+runB.ID+"&at=0.0.0&logs=0", "")
+	s.want("gone", `"run":"nope"`, `"status":404`)
+	s.want("log", `"run":"`+runA.ID+`"`, `"message":"first"`, `"n":1,`)
+	b.task("extract", state.Running, "")
+	s.want("task", `"run":"`+runB.ID+`"`, `"key":"extract"`)
+	a.run(state.Success, "")
+	s.want("end", `"run":"`+runA.ID+`"`)
+	b.logs("INFO not asked for")
+	b.run(state.Failed, "boom")
+	s.want("end", `"run":"`+runB.ID+`"`, `"retry":true`)
+	if _, ok := s.next(); ok {
+		t.Error("the stream went on after its last run ended")
+	}
+	for _, ev := range s.seen {
+		if ev.event == "log" && strings.Contains(ev.data, runB.ID) {
+			t.Errorf("a run asked without lines sent one: %s", ev.data)
+		}
+		if ev.id != "" {
+			t.Errorf("an event of /ui/events has an id: %+v", ev)
+		}
+	}
+}
