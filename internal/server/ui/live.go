@@ -24,8 +24,10 @@ import (
 //
 // It reads through the in-process API client like every page (the
 // in-process transport buffers whole answers, so it cannot follow the
-// API's own event stream): it polls the run's detail and its new log
-// lines every livePoll, and sends only what changed:
+// API's own event stream): one reader per run (a liveHub, below), shared
+// by every stream of the run, polls the run's detail and its new log
+// lines every livePoll, and each stream sends only what changed since it
+// last sent, from its own cursor:
 //
 //	event: run    the run's state (kind, message, icon, class, duration)
 //	event: task   a task run's state (key, kind, attempt, message, span, ...)
@@ -49,6 +51,10 @@ import (
 // every task run's state is sent once. The run's state is sent once on
 // every connection, then only its changes. When the cursor moves without
 // an event to carry it, an event with an id and no data carries it.
+//
+// GET /ui/events is the same for several runs in one stream (see
+// browserEvents): live.js's leader tab holds one for every run open in
+// the browser, so a browser holds one connection, not one per tab.
 
 // Timings of the live stream. A stream ends after liveMaxAge and the
 // browser reconnects with Last-Event-ID (seamless: it resumes where it
@@ -420,7 +426,9 @@ type liveSub struct {
 	w     io.Writer
 	wake  chan struct{}
 	hub   *liveHub
-	gen   uint64 // the first snapshot generation it may send
+	api   *client.Client // its session's
+	gen   uint64         // the first snapshot generation it may send
+	seen  *liveSnap      // the snapshot it last sent from
 
 	after      int64 // the last log line sent, its number, ...
 	n          int
@@ -449,7 +457,7 @@ func (hs *liveHubs) join(u *UI, sub *liveSub, cl *client.Client) {
 	}
 	h.mu.Lock()
 	h.subs[sub] = true
-	h.api = cl
+	h.api, sub.api = cl, cl
 	h.gen++
 	sub.gen, sub.hub = h.gen, h
 	if sub.logs && !h.logsOn {
@@ -474,6 +482,12 @@ func (hs *liveHubs) leave(sub *liveSub) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	delete(h.subs, sub)
+	if h.api == sub.api {
+		for other := range h.subs {
+			h.api = other.api // read as a stream still there
+			break
+		}
+	}
 	if len(h.subs) == 0 && hs.hubs[h.id] == h {
 		delete(hs.hubs, h.id)
 		close(h.stop)
@@ -665,35 +679,9 @@ func (sub *liveSub) step(ctx context.Context, s *session) error {
 	if snap == nil || snap.gen < sub.gen {
 		return nil // not read since it joined
 	}
-	fresh := func(updated int64) bool { // changed since the resumed cursor
-		return !sub.resumed || updated >= sub.since-liveSlack.Microseconds()
-	}
-	for _, ts := range snap.tasks {
-		if sub.sentTasks[ts.t.Key] == ts {
-			continue
-		}
-		sub.sentTasks[ts.t.Key] = ts
-		if fresh(ts.updated) {
-			lt := ts.t
-			at := time.UnixMicro(ts.at)
-			lt.Time, lt.ISO = sub.f.Time(at), sub.f.ISO(at)
-			sub.sendJSON("task", lt)
-		}
-	}
-	for _, g := range snap.groups {
-		if sub.sentGroups[g.key] != g.data {
-			sub.sentGroups[g.key] = g.data
-			if fresh(g.updated) {
-				sub.send("group", []byte(g.data))
-			}
-		}
-	}
-	sub.resumed = false
-	// A run event on a change of state; a running run's duration ticks
-	// on the page, so it is not a change by itself.
-	if lr := snap.run; sub.sentRun == nil || sub.sentRun.State != lr.State || sub.sentRun.Message != lr.Message {
-		sub.sentRun = &lr
-		sub.sendJSON("run", lr)
+	if snap != sub.seen {
+		sub.seen = snap
+		sub.sendChanges(snap)
 	}
 	if sub.logs {
 		// Behind the hub's lines: read up to them.
@@ -728,6 +716,42 @@ func (sub *liveSub) step(ctx context.Context, s *session) error {
 	return nil
 }
 
+// sendChanges sends the task, group and run events of what changed in
+// snap since sub last sent.
+func (sub *liveSub) sendChanges(snap *liveSnap) {
+	fresh := func(updated int64) bool { // changed since the resumed cursor
+		return !sub.resumed || updated >= sub.since-liveSlack.Microseconds()
+	}
+	for _, ts := range snap.tasks {
+		if sub.sentTasks[ts.t.Key] == ts {
+			continue
+		}
+		sub.sentTasks[ts.t.Key] = ts
+		if fresh(ts.updated) {
+			lt := ts.t
+			at := time.UnixMicro(ts.at)
+			lt.Time, lt.ISO = sub.f.Time(at), sub.f.ISO(at)
+			sub.sendJSON("task", lt)
+		}
+	}
+	for _, g := range snap.groups {
+		if sub.sentGroups[g.key] != g.data {
+			sub.sentGroups[g.key] = g.data
+			if fresh(g.updated) {
+				sub.send("group", []byte(g.data))
+			}
+		}
+	}
+	sub.resumed = false
+	// A run event on a change of state; a running run's duration ticks
+	// on the page, so it is not a change by itself.
+	if lr := snap.run; sub.sentRun == nil || sub.sentRun.State != lr.State || sub.sentRun.Message != lr.Message {
+		sub.sentRun = &lr
+		sub.sendJSON("run", lr)
+	}
+}
+
+// sendLog sends a log line and moves sub's log cursor past it.
 func (sub *liveSub) sendLog(l *api.LogLine, snap *liveSnap) {
 	sub.after = l.ID
 	sub.n++
