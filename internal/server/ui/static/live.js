@@ -1,11 +1,14 @@
 // Reeve UI: live updates of a run's page (loaded by the run page only).
-// One EventSource per tab on /ui/runs/{id}/events, closed while the tab is
-// hidden; it updates the state badge, the task rows, the graph's nodes,
-// the timeline's bars, the mapped tasks' counts and, on the logs tab
-// without a search or level filter, appends new log lines. State changes
-// are applied once per animation frame, the newest per task, so a burst
-// of events costs one DOM update. If the stream keeps failing, the page's
-// parts are refreshed by polling instead.
+// The browser's run pages share one event stream, GET /ui/events, held by
+// a leader tab (a Web Lock) that hands each event to the other tabs over
+// a BroadcastChannel (see "One stream per browser" below); without those,
+// each tab holds its own /ui/runs/{id}/events. A tab wants no events
+// while it is hidden. Events update the state badge, the task rows, the
+// graph's nodes, the timeline's bars, the mapped tasks' counts and, on
+// the logs tab without a search or level filter, append new log lines.
+// State changes are applied once per animation frame, the newest per
+// task, so a burst of events costs one DOM update. If the stream keeps
+// failing, the page's parts are refreshed by polling instead.
 (function () {
   "use strict";
   var head = document.getElementById("run-head");
@@ -534,6 +537,7 @@
     if (document.hidden) { stop(); abdicate(); } else { start(); }
   });
   window.addEventListener("pagehide", function () { stop(); });
+  window.addEventListener("pageshow", function (e) { if (e.persisted && !document.hidden) { start(); } });
   if (bc) { lead(); }
   if (!document.hidden) { start(); }
 })();
