@@ -677,3 +677,34 @@ func TestLiveBrowserEvents(t *testing.T) {
 		}
 	}
 }
+
+// TestLiveRetryOnlyForActors: the run page tells live.js whether the user
+// may act (data-can-act), so a Retry from failed button appears live only
+// for roles that may retry; every role's stream says the run may be retried.
+func TestLiveRetryOnlyForActors(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.flow("etl", "")
+	run := e.run("etl", "")
+	rn := e.runner(run.ID)
+	rn.run(state.Running, "")
+	for _, c := range []struct {
+		role string
+		acts bool
+	}{{"developer", true}, {"agent", false}} {
+		u := e.user()
+		u.signIn(e.token(c.role))
+		p := u.mustGet("/ui/runs/" + run.ID)
+		if c.acts {
+			p.contains(t, `data-run="`+run.ID+`" data-can-act>`)
+		} else {
+			p.lacks(t, "data-can-act")
+		}
+	}
+	u := e.user()
+	u.signIn(e.token("agent"))
+	s := u.events("/ui/runs/"+run.ID+"/events?logs=0", "")
+	s.want("run", `"state":"Running"`, `"retry":false`, `"elapsed":`)
+	rn.run(state.Failed, "boom")
+	s.want("end", `"state":"Failed"`, `"retry":true`)
+}
