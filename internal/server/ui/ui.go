@@ -112,6 +112,7 @@ func (u *UI) routes() *http.ServeMux {
 	mux.HandleFunc("GET /ui/login", u.loginPage)
 	mux.HandleFunc("POST /ui/login", u.login)
 	mux.HandleFunc("POST /ui/logout", u.post(u.logout))
+	mux.HandleFunc("GET /ui/events", u.browserEvents) // live.js: one stream of several runs (live.go)
 	mux.HandleFunc("GET /ui/{$}", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/ui/runs", http.StatusSeeOther)
 	})
@@ -120,7 +121,6 @@ func (u *UI) routes() *http.ServeMux {
 	mux.HandleFunc("GET /ui/runs", u.page(u.runsPage))
 	mux.HandleFunc("GET /ui/runs/{id}", u.page(u.runPage))
 	mux.HandleFunc("GET /ui/runs/{id}/events", u.runEvents)
-	mux.HandleFunc("GET /ui/events", u.browserEvents)
 	mux.HandleFunc("GET /ui/runs/{id}/logs.txt", u.page(u.runLogsText))
 	mux.HandleFunc("POST /ui/runs/{id}/cancel", u.post(u.cancelRun))
 	mux.HandleFunc("GET /ui/runs/{id}/tasks/{key}", u.page(u.taskRunPage))
