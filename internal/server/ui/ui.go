@@ -66,12 +66,14 @@ func (c *Config) Validate() error {
 
 // UI serves the pages. Create it with New.
 type UI struct {
+	// live holds the live streams' shared readers (live.go).
+	live liveHubs
+
 	api   http.Handler
 	hc    *http.Client
 	log   *slog.Logger
 	pages map[string]*template.Template
 	mux   *http.ServeMux
-	live  liveHubs // the live streams' shared readers (live.go)
 }
 
 // New returns the UI's handler, which serves the /ui/ subtree.
