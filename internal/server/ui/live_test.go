@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	cdppage "github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
 	"github.com/reevehq/reeve/api"
@@ -707,4 +708,35 @@ func TestLiveRetryOnlyForActors(t *testing.T) {
 	s.want("run", `"state":"Running"`, `"retry":false`, `"elapsed":`)
 	rn.run(state.Failed, "boom")
 	s.want("end", `"state":"Failed"`, `"retry":true`)
+}
+
+// TestBrowserLiveOwnStream: in a browser without BroadcastChannel (so tabs
+// cannot share a stream), a run page holds its own stream and still
+// follows the run: a task's change and a new log line.
+func TestBrowserLiveOwnStream(t *testing.T) {
+	e := newEnv(t)
+	ctx := testenv.Chrome(t)
+	e.flow("etl", "")
+	run := e.run("etl", "")
+	rn := e.runner(run.ID)
+	rn.run(state.Running, "")
+	rn.task("extract", state.Running, "")
+	rn.logs("INFO one")
+	b := &browser{t: t, ctx: ctx}
+	if _, err := chromedp.Call(ctx, cdppage.AddScriptToEvaluateOnNewDocument, cdppage.AddScriptToEvaluateOnNewDocumentParams{Source: `delete window.BroadcastChannel`}); err != nil {
+		t.Fatalf("take BroadcastChannel away: %v", err)
+	}
+	logsSignIn(b, e, "/ui/runs/"+run.ID+"?tab=logs")
+	b.do("see the log", chromedp.WaitVisible(chromedp.CSS("#L1")))
+	if evalIn[bool](b, `"BroadcastChannel" in window`) {
+		t.Fatal("the page still has BroadcastChannel")
+	}
+	rn.logs("INFO two")
+	rn.run(state.Success, "done")
+	b.waitJS("line 2 appears", `!!document.getElementById("L2")`)
+	b.waitJS("the badge is Success", `!!document.querySelector('#run-state [data-state="Success"]')`)
+	time.Sleep(300 * time.Millisecond)
+	if n := b.count("#log li[id^=L]"); n != 2 {
+		t.Errorf("the log shows %d lines, want 2", n)
+	}
 }
