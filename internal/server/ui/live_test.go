@@ -560,8 +560,7 @@ func TestBrowserLiveTabsShare(t *testing.T) {
 	other.waitJS("the badge is Failed", `!!document.querySelector('#run-state [data-state="Failed"]')`)
 	other.waitJS("Retry from failed shows", `!!document.getElementById("retry")`)
 	evalIn[chromedp.Void](other, `window.confirm = () => true`)
-	other.do("retry", chromedp.Click(chromedp.CSS("#retry")))
-	other.waitJS("the run is retried", `!document.getElementById("retry") && !!document.querySelector('#run-state .state')`)
+	other.do("retry", chromedp.Click(chromedp.CSS("#retry")), chromedp.WaitNotPresent(chromedp.CSS("#retry")), chromedp.WaitVisible(chromedp.CSS("#run-state .state")))
 	if got, err := e.api.FlowRun(context.Background(), runB.ID); err != nil {
 		t.Fatal(err)
 	} else if got.FlowRun.State.Kind.Finished() {
