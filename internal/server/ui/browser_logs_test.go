@@ -225,17 +225,13 @@ func TestBrowserLogsTail(t *testing.T) {
 //
 // A browser opens at most 6 connections to a host over HTTP/1.1, and
 // headless Chromium's tabs are all visible (so none closes its stream):
-// with one stream per tab, six tabs hold every connection and the seventh
-// cannot even load its page until a stream ends (every 20 s). The test
-// runs once static/live.js shares connections between a browser's tabs
-// (Web Locks or a BroadcastChannel leader); until then it is skipped.
+// with one stream per tab, six tabs would hold every connection and the
+// seventh could not even load its page. static/live.js holds one stream
+// per browser (a leader tab's, shared over a BroadcastChannel).
 // TestBrowserLogsManyTabsHTTP2 shows the same tabs keep updating over
 // HTTP/2, which carries every stream on one connection.
 func TestBrowserLogsManyTabs(t *testing.T) {
 	e := newEnv(t)
-	if js := e.user().get("/ui/static/live.js").body; !strings.Contains(js, "navigator.locks") && !strings.Contains(js, "BroadcastChannel") && !strings.Contains(js, "SharedWorker") {
-		t.Skip("static/live.js holds one connection per tab, so 8 tabs starve on HTTP/1.1's 6 connections per host (issue 6 point 4): see docs/ui.md, Logs (many tabs)")
-	}
 	ctx := testenv.Chrome(t)
 	logsManyTabs(t, e, ctx, "http/1.1", e.runner)
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	cdppage "github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
 	"github.com/reevehq/reeve/api"
@@ -496,5 +497,245 @@ func TestBrowserLiveHiddenAndFallback(t *testing.T) {
 	}
 	if n := evalIn[int](b, `window.__opened`); n != 1 {
 		t.Errorf("after falling back to polling, %d streams were opened, want 1", n)
+	}
+}
+
+// TestBrowserLiveTabsShare: three live tabs of one browser (two of a run,
+// its tasks and its logs, and one of another run) share one stream, held
+// by the first tab; each gets its run's changes, no log line twice, and
+// when the first tab closes, another takes the stream over and the tabs
+// keep updating. A run that fails shows its Retry from failed button
+// without a reload, and a task row added live links to its task's page.
+func TestBrowserLiveTabsShare(t *testing.T) {
+	e := newEnv(t)
+	ctx := testenv.Chrome(t)
+	e.flow("etl", "")
+	runA, runB := e.run("etl", ""), e.run("etl", "")
+	a, bRun := e.runner(runA.ID), e.runner(runB.ID)
+	for _, rn := range []*runner{a, bRun} {
+		rn.run(state.Running, "")
+		rn.task("extract", state.Running, "")
+		rn.logs("INFO one", "INFO two")
+	}
+	first, closeFirst := chromedp.NewContext(ctx)
+	t.Cleanup(closeFirst)
+	if err := chromedp.Do(first); err != nil {
+		t.Fatalf("open a tab: %v", err)
+	}
+	lead := &browser{t: t, ctx: first}
+	logsSignIn(lead, e, "/ui/runs/"+runA.ID)
+	logs := logsTab(t, ctx)
+	logs.do("open A's logs", chromedp.Navigate(e.url+"/ui/runs/"+runA.ID+"?tab=logs"), chromedp.WaitVisible(chromedp.CSS("#L2")))
+	other := logsTab(t, ctx)
+	other.do("open B", chromedp.Navigate(e.url+"/ui/runs/"+runB.ID), chromedp.WaitVisible(chromedp.CSS(`#tasks tr[data-task="extract"]`)))
+
+	a.task("extract", state.Success, "")
+	a.logs("INFO three")
+	bRun.task("extract", state.Success, "")
+	lead.waitJS("A's tasks tab shows extract Success", `!!document.querySelector('#tasks tr[data-task="extract"] [data-state="Success"]')`)
+	logs.waitJS("A's logs tab shows line 3", `!!document.getElementById("L3")`)
+	other.waitJS("B's tab shows extract Success", `!!document.querySelector('#tasks tr[data-task="extract"] [data-state="Success"]')`)
+
+	// The first tab, which holds the stream, goes.
+	closeFirst()
+	a.logs("INFO four")
+	bRun.task("load", state.Running, "")
+	logs.waitJS("A's logs tab shows line 4", `!!document.getElementById("L4")`)
+	other.waitJS("B's tab has a row for load", `!!document.querySelector('#tasks tr[data-task="load"] [data-state="Running"]')`)
+	time.Sleep(300 * time.Millisecond)
+	if ids := evalIn[string](logs, `[...document.querySelectorAll("#log li[id^=L]")].map(e => e.id).join(",")`); ids != "L1,L2,L3,L4" {
+		t.Errorf("A's log shows %s, want L1,L2,L3,L4", ids)
+	}
+	href := evalIn[string](other, `document.querySelector('#tasks tr[data-task="load"] a').href`)
+	if want := e.url + "/ui/runs/" + runB.ID + "/tasks/load"; href != want {
+		t.Errorf("the live row links to %s, want %s", href, want)
+	}
+
+	// B fails: its Retry from failed button appears, and it works.
+	if other.count("#retry") != 0 {
+		t.Fatal("a running run shows Retry from failed")
+	}
+	bRun.task("load", state.Failed, "boom")
+	bRun.run(state.Failed, "load failed")
+	other.waitJS("the badge is Failed", `!!document.querySelector('#run-state [data-state="Failed"]')`)
+	other.waitJS("Retry from failed shows", `!!document.getElementById("retry")`)
+	evalIn[chromedp.Void](other, `window.confirm = () => true`)
+	other.do("retry", chromedp.Click(chromedp.CSS("#retry")), chromedp.WaitNotPresent(chromedp.CSS("#retry")), chromedp.WaitVisible(chromedp.CSS("#run-state .state")))
+	if got, err := e.api.FlowRun(context.Background(), runB.ID); err != nil {
+		t.Fatal(err)
+	} else if got.FlowRun.State.Kind.Finished() {
+		t.Errorf("after Retry from failed the run is %s", got.FlowRun.State.Kind)
+	}
+}
+
+// TestLiveStreamsShareAReader: streams of one run opened at different
+// points each get exactly the lines after their own cursor, numbered in
+// the whole log, though one reader serves them: one at the start of a
+// log longer than the reader keeps, one resumed in the middle, one
+// without lines; all end when the run finishes.
+func TestLiveStreamsShareAReader(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.flow("etl", "")
+	run := e.run("etl", "")
+	rn := e.runner(run.ID)
+	rn.run(state.Running, "")
+	const lines = 9000 // more than the reader keeps (4 batches of 2,000)
+	var batch []string
+	for i := range lines {
+		batch = append(batch, fmt.Sprintf("INFO line %d", i+1))
+	}
+	rn.logs(batch...)
+	u := e.user()
+	u.signIn(e.admin)
+	path := "/ui/runs/" + run.ID + "/events"
+	liveReadLines := func(s *stream, from, to int) string {
+		t.Helper()
+		var id string
+		for n := from; n <= to; n++ {
+			ev := s.want("log")
+			var l struct {
+				N       int    `json:"n"`
+				Message string `json:"message"`
+			}
+			_ = json.Unmarshal([]byte(ev.data), &l)
+			if l.N != n || l.Message != fmt.Sprintf("line %d", n) {
+				t.Fatalf("want line %d, the stream sent %d:%s", n, l.N, l.Message)
+			}
+			id = ev.id
+		}
+		return id
+	}
+	first := u.events(path, "")
+	mid := liveReadLines(first, 1, lines/2)
+	liveReadLines(first, lines/2+1, lines)
+	whole := u.events(path+"?after=0&n=0", "") // behind the reader's lines: reads its way up
+	resumed := u.events(path, mid)
+	tasks := u.events(path+"?logs=0", "")
+	liveReadLines(whole, 1, lines)
+	liveReadLines(resumed, lines/2+1, lines)
+
+	rn.logs("INFO line 9001")
+	rn.run(state.Success, "")
+	for name, s := range map[string]*stream{"first": first, "whole": whole, "resumed": resumed} {
+		if ev := s.want("log"); !strings.Contains(ev.data, `"n":9001,`) || !strings.Contains(ev.data, `"message":"line 9001"`) {
+			t.Errorf("%s: the new line came as %s", name, ev.data)
+		}
+		s.want("end")
+	}
+	tasks.want("end", `"state":"Success"`)
+	for _, ev := range tasks.seen {
+		if ev.event == "log" {
+			t.Errorf("a stream with logs=0 sent a line: %s", ev.data)
+		}
+	}
+}
+
+// TestLiveBrowserEvents: GET /ui/events streams several runs' changes at
+// once, each event naming its run and its cursor; a run that cannot be
+// read is said gone; a run that finishes ends, and the stream ends with
+// the last; bad parameters are a 400.
+func TestLiveBrowserEvents(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.flow("etl", "")
+	runA, runB := e.run("etl", ""), e.run("etl", "")
+	a, b := e.runner(runA.ID), e.runner(runB.ID)
+	for _, rn := range []*runner{a, b} {
+		rn.run(state.Running, "")
+		rn.logs("INFO first")
+	}
+	u := e.user()
+	if s := u.events("/ui/events?run="+runA.ID+"&at=0.0.0&logs=1", ""); s.status != http.StatusUnauthorized {
+		t.Fatalf("signed out: events = %d, want 401", s.status)
+	}
+	u.signIn(e.admin)
+	for _, q := range []string{"", "run=" + runA.ID, "run=" + runA.ID + "&at=x&logs=1", "run=" + runA.ID + "&at=0.0.0&logs=1&run=" + runA.ID + "&at=0.0.0&logs=1"} {
+		if s := u.events("/ui/events?"+q, ""); s.status != http.StatusBadRequest {
+			t.Errorf("/ui/events?%s = %d, want 400", q, s.status)
+		}
+	}
+	s := u.events("/ui/events?run="+runA.ID+"&at=0.0.0&logs=1&run=nope&at=0.0.0&logs=0&run="+runB.ID+"&at=0.0.0&logs=0", "")
+	s.want("gone", `"run":"nope"`, `"status":404`)
+	s.want("log", `"run":"`+runA.ID+`"`, `"message":"first"`, `"n":1,`)
+	b.task("extract", state.Running, "")
+	s.want("task", `"run":"`+runB.ID+`"`, `"key":"extract"`)
+	a.run(state.Success, "")
+	s.want("end", `"run":"`+runA.ID+`"`)
+	b.logs("INFO not asked for")
+	b.run(state.Failed, "boom")
+	s.want("end", `"run":"`+runB.ID+`"`, `"retry":true`)
+	if _, ok := s.next(); ok {
+		t.Error("the stream went on after its last run ended")
+	}
+	for _, ev := range s.seen {
+		if ev.event == "log" && strings.Contains(ev.data, runB.ID) {
+			t.Errorf("a run asked without lines sent one: %s", ev.data)
+		}
+		if ev.id != "" {
+			t.Errorf("an event of /ui/events has an id: %+v", ev)
+		}
+	}
+}
+
+// TestLiveRetryOnlyForActors: the run page tells live.js whether the user
+// may act (data-can-act), so a Retry from failed button appears live only
+// for roles that may retry; every role's stream says the run may be retried.
+func TestLiveRetryOnlyForActors(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.flow("etl", "")
+	run := e.run("etl", "")
+	rn := e.runner(run.ID)
+	rn.run(state.Running, "")
+	for _, c := range []struct {
+		role string
+		acts bool
+	}{{"developer", true}, {"agent", false}} {
+		u := e.user()
+		u.signIn(e.token(c.role))
+		p := u.mustGet("/ui/runs/" + run.ID)
+		if c.acts {
+			p.contains(t, `data-run="`+run.ID+`" data-can-act>`)
+		} else {
+			p.lacks(t, "data-can-act")
+		}
+	}
+	u := e.user()
+	u.signIn(e.token("agent"))
+	s := u.events("/ui/runs/"+run.ID+"/events?logs=0", "")
+	s.want("run", `"state":"Running"`, `"retry":false`, `"elapsed":`)
+	rn.run(state.Failed, "boom")
+	s.want("end", `"state":"Failed"`, `"retry":true`)
+}
+
+// TestBrowserLiveOwnStream: in a browser without BroadcastChannel (so tabs
+// cannot share a stream), a run page holds its own stream and still
+// follows the run: a task's change and a new log line.
+func TestBrowserLiveOwnStream(t *testing.T) {
+	e := newEnv(t)
+	ctx := testenv.Chrome(t)
+	e.flow("etl", "")
+	run := e.run("etl", "")
+	rn := e.runner(run.ID)
+	rn.run(state.Running, "")
+	rn.task("extract", state.Running, "")
+	rn.logs("INFO one")
+	b := &browser{t: t, ctx: ctx}
+	if _, err := chromedp.Call(ctx, cdppage.AddScriptToEvaluateOnNewDocument, cdppage.AddScriptToEvaluateOnNewDocumentParams{Source: `delete window.BroadcastChannel`}); err != nil {
+		t.Fatalf("take BroadcastChannel away: %v", err)
+	}
+	logsSignIn(b, e, "/ui/runs/"+run.ID+"?tab=logs")
+	b.do("see the log", chromedp.WaitVisible(chromedp.CSS("#L1")))
+	if evalIn[bool](b, `"BroadcastChannel" in window`) {
+		t.Fatal("the page still has BroadcastChannel")
+	}
+	rn.logs("INFO two")
+	rn.run(state.Success, "done")
+	b.waitJS("line 2 appears", `!!document.getElementById("L2")`)
+	b.waitJS("the badge is Success", `!!document.querySelector('#run-state [data-state="Success"]')`)
+	time.Sleep(300 * time.Millisecond)
+	if n := b.count("#log li[id^=L]"); n != 2 {
+		t.Errorf("the log shows %d lines, want 2", n)
 	}
 }

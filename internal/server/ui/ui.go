@@ -76,6 +76,9 @@ func (c *Config) Validate() error {
 
 // UI serves the pages. Create it with New.
 type UI struct {
+	// live holds the live streams' shared readers (live.go).
+	live liveHubs
+
 	api   http.Handler
 	hc    *http.Client
 	log   *slog.Logger
@@ -125,6 +128,7 @@ func (u *UI) routes() *http.ServeMux {
 	mux.HandleFunc("GET /ui/login", u.loginPage)
 	mux.HandleFunc("POST /ui/login", u.login)
 	mux.HandleFunc("POST /ui/logout", u.post(u.logout))
+	mux.HandleFunc("GET /ui/events", u.browserEvents) // live.js: one stream of several runs (live.go)
 	mux.HandleFunc("GET /ui/{$}", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/ui/dashboard", http.StatusSeeOther)
 	})

@@ -1,11 +1,14 @@
 // Reeve UI: live updates of a run's page (loaded by the run page only).
-// One EventSource per tab on /ui/runs/{id}/events, closed while the tab is
-// hidden; it updates the state badge, the task rows, the graph's nodes,
-// the timeline's bars, the mapped tasks' counts and, on the logs tab
-// without a search or level filter, appends new log lines. State changes
-// are applied once per animation frame, the newest per task, so a burst
-// of events costs one DOM update. If the stream keeps failing, the page's
-// parts are refreshed by polling instead.
+// The browser's run pages share one event stream, GET /ui/events, held by
+// a leader tab (a Web Lock) that hands each event to the other tabs over
+// a BroadcastChannel (see "One stream per browser" below); without those,
+// each tab holds its own /ui/runs/{id}/events. A tab wants no events
+// while it is hidden. Events update the state badge, the task rows, the
+// graph's nodes, the timeline's bars, the mapped tasks' counts and, on
+// the logs tab without a search or level filter, append new log lines.
+// State changes are applied once per animation frame, the newest per
+// task, so a burst of events costs one DOM update. If the stream keeps
+// failing, the page's parts are refreshed by polling instead.
 (function () {
   "use strict";
   var head = document.getElementById("run-head");
@@ -54,11 +57,34 @@
       if (d.message) { box.appendChild(document.createTextNode(" ")); box.appendChild(el("span", "state-msg", d.message)); }
     }
     var dur = document.getElementById("run-duration");
-    if (dur && d.duration) { dur.textContent = d.duration; }
+    if (dur && d.duration) {
+      dur.textContent = d.duration;
+      // A run that starts running ticks (ui.js's reeveTick, where it is).
+      if (typeof d.elapsed === "number" && window.reeveTick && !dur.hasAttribute("data-tick")) { window.reeveTick(dur, d.elapsed); }
+    }
     if (d.finished) {
       var cancel = document.getElementById("cancel");
       if (cancel && cancel.form) { cancel.form.remove(); }
+      if (d.retry) { retryForm(); }
     }
+  }
+  // retryForm adds the Retry from failed button, as the page has it, for
+  // a user whose role may act (the header's data-can-act).
+  function retryForm() {
+    var csrf = document.querySelector('input[name="csrf"]');
+    if (!head.hasAttribute("data-can-act") || !csrf || document.getElementById("retry")) { return; }
+    var f = el("form", "inline-form");
+    f.method = "post";
+    f.action = "/ui/runs/" + encodeURIComponent(runID) + "/retry";
+    f.setAttribute("data-confirm", "Retry this run from its failed tasks? Finished tasks keep their results.");
+    var c = el("input");
+    c.type = "hidden"; c.name = "csrf"; c.value = csrf.value;
+    var b = el("button", "", "Retry from failed");
+    b.type = "submit"; b.id = "retry";
+    f.appendChild(c);
+    f.appendChild(b);
+    var rerun = document.getElementById("rerun");
+    if (rerun && rerun.form) { head.insertBefore(f, rerun.form); } else { head.appendChild(f); }
   }
 
   function taskLink(key) {
@@ -272,42 +298,199 @@
     }, { passive: true });
   }
 
-  function handler(fn) {
-    return function (e) {
-      errors = 0;
-      if (e.lastEventId) {
-        var p = e.lastEventId.split(".");
-        if (cursor) { cursor.after = p[0]; cursor.n = p[1]; }
-        if (p[2]) { since = p[2]; }
-      }
-      var d;
-      try { d = JSON.parse(e.data); } catch (err) { return; }
-      fn(d);
-    };
+  // The tab's cursor, as the server writes it: LOGID.N.SINCE.
+  function at() { return (cursor ? cursor.after + "." + cursor.n : "0.0") + "." + since; }
+  function later(a, b) { return Number(a) > Number(b) ? a : b; }
+  // apply applies an event of this tab's run. at is the stream's cursor
+  // after it; a log line this tab already has (another tab's stream
+  // began further back) is skipped.
+  function apply(ev, d, atStr) {
+    errors = 0;
+    var p = (atStr || "").split(".");
+    if (p[2]) { since = later(p[2], since); }
+    switch (ev) {
+      case "run": case "task": case "group": enqueue(ev, d); break;
+      case "log":
+        if (!cursor || d.n <= Number(cursor.n)) { return; }
+        cursor.after = String(d.id); cursor.n = String(d.n);
+        onLog(d);
+        break;
+      case "end": enqueue("run", d); done = true; stop(); break;
+      case "gone": stop(); startPolling(); break;
+    }
   }
 
-  function open() {
+  // One tab, one stream: where tabs cannot share one (no Web Locks or
+  // BroadcastChannel).
+  function handler(name) {
+    return function (e) {
+      var d;
+      try { d = JSON.parse(e.data); } catch (err) { return; }
+      apply(name, d, e.lastEventId);
+    };
+  }
+  function openOwn() {
     if (es || done || pollTimer) { return; }
     var url = "/ui/runs/" + encodeURIComponent(runID) + "/events";
     url += cursor ? "?after=" + encodeURIComponent(cursor.after) + "&n=" + encodeURIComponent(cursor.n) : "?logs=0";
     url += "&since=" + encodeURIComponent(since);
     es = new EventSource(url);
-    es.addEventListener("run", handler(function (d) { enqueue("run", d); }));
-    es.addEventListener("task", handler(function (d) { enqueue("task", d); }));
-    es.addEventListener("group", handler(function (d) { enqueue("group", d); }));
-    es.addEventListener("log", handler(onLog));
-    es.addEventListener("end", handler(function (d) { enqueue("run", d); done = true; close(); }));
+    ["run", "task", "group", "log", "end"].forEach(function (name) { es.addEventListener(name, handler(name)); });
     es.onerror = function () {
       errors++;
       // EventSource retries by itself; a closed one (a 401, a 404) or
       // one that keeps failing gives way to polling the page.
-      if (es && (es.readyState === EventSource.CLOSED || errors >= 3)) { close(); startPolling(); }
+      if (es && (es.readyState === EventSource.CLOSED || errors >= 3)) { closeOwn(); startPolling(); }
     };
   }
-  function close() {
+  function closeOwn() {
     if (es) { es.close(); es = null; }
   }
 
+  // One stream per browser. Browsers open at most 6 connections to a
+  // host over HTTP/1.1, so a stream per tab would starve a 7th tab. The
+  // tab holding the Web Lock "reeve-live" leads: it holds one stream,
+  // GET /ui/events, of every run its tabs want, and hands each event to
+  // them over the BroadcastChannel "reeve-live". A tab says what it wants
+  // (its run, whether it shows new log lines, its cursor) with a want
+  // message, and bye when it is hidden or goes; the leader reconnects
+  // when that changes, from the furthest back cursor of each run (a
+  // stream resends only what changed since, and a tab skips lines it
+  // has). When the leader goes, or is hidden, the next tab takes the
+  // lock and asks the tabs to say again what they want.
+  var bc = window.BroadcastChannel && navigator.locks ? new BroadcastChannel("reeve-live") : null;
+  var tabID = Math.random().toString(36).slice(2) + Date.now().toString(36);
+  var wanting = false, leader = null;
+  function post(m) {
+    if (leader) { leaderGot(m); }
+    if (bc) { bc.postMessage(m); }
+  }
+  function wantMsg() { return { type: "want", tab: tabID, run: runID, logs: !!cursor, at: at() }; }
+  function start() {
+    if (!bc) { openOwn(); return; }
+    if (done || pollTimer || wanting) { return; }
+    wanting = true;
+    post(wantMsg());
+  }
+  function stop() {
+    if (!bc) { closeOwn(); return; }
+    if (!wanting) { return; }
+    wanting = false;
+    post({ type: "bye", tab: tabID });
+  }
+  if (bc) {
+    bc.onmessage = function (e) {
+      var m = e.data || {};
+      if (m.type === "ev") {
+        if (m.run === runID && wanting) { apply(m.ev, m.d, m.at); }
+      } else if (m.type === "hello") {
+        if (wanting) { bc.postMessage(wantMsg()); }
+      } else if (m.type === "fail") {
+        if (wanting) { stop(); startPolling(); }
+      } else if (leader) {
+        leaderGot(m);
+      }
+    };
+  }
+  function lead() {
+    navigator.locks.request("reeve-live", function () {
+      return new Promise(function (release) {
+        leader = { wants: new Map(), at: new Map(), es: null, timer: null, errors: 0, failed: false, release: release };
+        bc.postMessage({ type: "hello" });
+        if (wanting) { leaderGot(wantMsg()); }
+      });
+    });
+  }
+  // abdicate lets another tab lead (a hidden tab's timers are slowed) and
+  // queues for the lock again.
+  function abdicate() {
+    if (!leader) { return; }
+    var l = leader;
+    leader = null;
+    window.clearTimeout(l.timer);
+    if (l.es) { l.es.close(); }
+    l.release();
+    lead();
+  }
+  function runCursor(run) {
+    var c = leader.at.get(run);
+    if (!c) { c = { after: null, n: null, since: null }; leader.at.set(run, c); }
+    return c;
+  }
+  function leaderGot(m) {
+    var l = leader;
+    if (m.type === "want") {
+      if (l.failed) { // the stream failed: every tab polls its page
+        if (m.tab === tabID) { stop(); startPolling(); } else { bc.postMessage({ type: "fail" }); }
+        return;
+      }
+      l.wants.set(m.tab, m);
+      var p = m.at.split("."), c = runCursor(m.run);
+      if (c.since === null || Number(p[2]) < Number(c.since)) { c.since = p[2]; }
+      if (m.logs && (c.after === null || Number(p[0]) < Number(c.after))) { c.after = p[0]; c.n = p[1]; }
+      // The stream open now may be past the cursor: none of its events
+      // may move it until the new one is open.
+      if (l.es) { l.es.close(); l.es = null; }
+      reconnect(50);
+    } else if (m.type === "bye") {
+      if (l.wants.delete(m.tab)) { reconnect(50); }
+    }
+  }
+  function reconnect(ms) {
+    var l = leader;
+    if (!l || l.failed) { return; }
+    window.clearTimeout(l.timer);
+    l.timer = window.setTimeout(connect, ms);
+  }
+  function connect() {
+    var l = leader;
+    if (!l) { return; }
+    if (l.es) { l.es.close(); l.es = null; }
+    var runs = new Map();
+    l.wants.forEach(function (w) { runs.set(w.run, runs.get(w.run) || w.logs); });
+    if (runs.size === 0) { return; }
+    var q = [];
+    runs.forEach(function (logs, run) {
+      var c = runCursor(run);
+      q.push("run=" + encodeURIComponent(run) + "&at=" + (c.after || "0") + "." + (c.n || "0") + "." + (c.since || "0") + "&logs=" + (logs ? "1" : "0"));
+    });
+    var s = l.es = new EventSource("/ui/events?" + q.join("&"));
+    ["run", "task", "group", "log", "end", "cursor", "gone"].forEach(function (name) {
+      s.addEventListener(name, function (e) {
+        var m;
+        try { m = JSON.parse(e.data); } catch (err) { return; }
+        l.errors = 0;
+        var c = runCursor(m.run), p = (m.at || "").split(".");
+        if (p[2]) { c.since = p[2]; }
+        if (name === "log") { c.after = p[0]; c.n = p[1]; }
+        if (name === "end" || name === "gone") {
+          l.at.delete(m.run);
+          l.wants.forEach(function (w, tab) { if (w.run === m.run) { l.wants.delete(tab); } });
+        }
+        var msg = { type: "ev", ev: name, run: m.run, at: m.at, d: m.d };
+        bc.postMessage(msg);
+        if (m.run === runID && wanting) { apply(name, m.d, m.at); }
+      });
+    });
+    s.onerror = function () {
+      if (s !== l.es) { return; }
+      // A closed stream (a 401, a 404) or one that keeps failing gives
+      // way to every tab polling its page; one that ended (every 20 s,
+      // or when its runs finished) is opened again from the newest
+      // cursors.
+      var fatal = s.readyState === EventSource.CLOSED;
+      l.errors++;
+      s.close();
+      l.es = null;
+      if (fatal || l.errors >= 3) {
+        l.failed = true;
+        bc.postMessage({ type: "fail" });
+        if (wanting) { stop(); startPolling(); }
+        return;
+      }
+      reconnect(2000);
+    };
+  }
   // Polling fallback: fetch the page and swap in its live parts.
   function startPolling() {
     if (pollTimer || done) { return; }
@@ -351,7 +534,10 @@
   }
 
   document.addEventListener("visibilitychange", function () {
-    if (document.hidden) { close(); } else { open(); }
+    if (document.hidden) { stop(); abdicate(); } else { start(); }
   });
-  if (!document.hidden) { open(); }
+  window.addEventListener("pagehide", function () { stop(); });
+  window.addEventListener("pageshow", function (e) { if (e.persisted && !document.hidden) { start(); } });
+  if (bc) { lead(); }
+  if (!document.hidden) { start(); }
 })();
