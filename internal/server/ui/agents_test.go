@@ -17,10 +17,7 @@ import (
 	"github.com/reevehq/reeve/client"
 	"github.com/reevehq/reeve/internal/agent"
 	"github.com/reevehq/reeve/internal/runner/process"
-	"github.com/reevehq/reeve/internal/secret"
-	"github.com/reevehq/reeve/internal/server"
 	"github.com/reevehq/reeve/internal/server/ui"
-	"github.com/reevehq/reeve/internal/store/sqlite"
 	"github.com/reevehq/reeve/internal/testenv"
 )
 
@@ -111,20 +108,7 @@ func clientAs(t testing.TB, e *env, token string) *client.Client {
 // the server's API, and in front of it a UI made with that window.
 func agentsEnv(t testing.TB, offline time.Duration) *env {
 	t.Helper()
-	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "reeve.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	srv, err := server.New(server.Config{Store: st, Sealer: secret.NewBox(secret.NewKey()), PollInterval: 50 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin, _, err := srv.Bootstrap(ctx, "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, admin := newServer(t)
 	pages, err := ui.New(ui.Config{API: srv.Handler(), AgentOfflineAfter: offline})
 	if err != nil {
 		t.Fatal(err)

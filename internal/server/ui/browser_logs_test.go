@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -16,10 +15,7 @@ import (
 
 	"github.com/reevehq/reeve/api"
 	"github.com/reevehq/reeve/client"
-	"github.com/reevehq/reeve/internal/secret"
-	"github.com/reevehq/reeve/internal/server"
 	"github.com/reevehq/reeve/internal/state"
-	"github.com/reevehq/reeve/internal/store/sqlite"
 	"github.com/reevehq/reeve/internal/testenv"
 )
 
@@ -261,20 +257,7 @@ func TestBrowserLogsManyTabsHTTP2(t *testing.T) {
 // that trusts it.
 func logsTLSEnv(t *testing.T) (*env, *http.Client) {
 	t.Helper()
-	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "reeve.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	srv, err := server.New(server.Config{Store: st, Sealer: secret.NewBox(secret.NewKey()), PollInterval: 50 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin, _, err := srv.Bootstrap(ctx, "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, admin := newServer(t)
 	hs := httptest.NewUnstartedServer(srv.Handler())
 	hs.EnableHTTP2 = true
 	hs.StartTLS()

@@ -66,10 +66,12 @@ func (b *browser) at(what string, ok func(string) bool) string {
 
 // back is the browser's Back button. (chromedp.NavigateBack waits for a
 // load event, which a page restored from the back-forward cache never
-// fires; at waits for the page instead.)
+// fires; at waits for the page instead.) It goes back after the
+// evaluation returns, since an evaluation that navigates may fail with
+// "Inspected target navigated or closed".
 func (b *browser) back() {
 	b.t.Helper()
-	evalIn[chromedp.Void](b, `history.back()`)
+	evalIn[chromedp.Void](b, `setTimeout(function () { history.back(); }, 0)`)
 }
 
 func (b *browser) count(css string) int {

@@ -35,7 +35,9 @@ type env struct {
 	api   *client.Client
 }
 
-func newEnv(t testing.TB) *env {
+// newServer is the whole server on a temporary SQLite store, and its
+// admin token.
+func newServer(t testing.TB) (*server.Server, string) {
 	t.Helper()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "reeve.db"))
@@ -51,6 +53,12 @@ func newEnv(t testing.TB) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return srv, admin
+}
+
+func newEnv(t testing.TB) *env {
+	t.Helper()
+	srv, admin := newServer(t)
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(hs.Close)
 	cl, err := client.New(hs.URL, admin)

@@ -113,21 +113,7 @@ func (u *UI) showRun(r *http.Request, s *session, v *view, id string, q url.Valu
 func (u *UI) cancelRun(w http.ResponseWriter, r *http.Request, s *session, v *view) (string, error) {
 	id := r.PathValue("id")
 	if _, err := s.api.CancelFlowRun(r.Context(), id); err != nil {
-		code := errs.CodeOf(err)
-		if code != errs.CodeForbidden && code != errs.CodeConflict && code != errs.CodeInvalid {
-			return "", err
-		}
-		name, perr := u.showRun(r, s, v, id, url.Values{})
-		if perr != nil {
-			return "", err
-		}
-		v.Status = statusOf(err)
-		if code == errs.CodeForbidden {
-			v.Error = "You may not cancel this run: " + err.Error()
-		} else {
-			v.Error = "The run was not cancelled: " + err.Error()
-		}
-		return name, nil
+		return u.runActionRefused(r, s, v, id, err, "cancel", "The run was not cancelled")
 	}
 	http.Redirect(w, r, "/ui/runs/"+url.PathEscape(id), http.StatusSeeOther)
 	return "", nil

@@ -28,22 +28,8 @@
   var cursor = liveLog ? { after: log.getAttribute("data-after") || "0", n: log.getAttribute("data-n") || "0" } : null;
   var unseen = 0;
 
-  function el(tag, cls, text) {
-    var e = document.createElement(tag);
-    if (cls) { e.className = cls; }
-    if (text !== undefined) { e.textContent = text; }
-    return e;
-  }
-  // badge builds the same markup as the server's state badge.
-  function badge(d) {
-    var s = el("span", "state state-" + d.class);
-    s.setAttribute("data-state", d.state);
-    var i = el("span", "state-icon", d.icon);
-    i.setAttribute("aria-hidden", "true");
-    s.appendChild(i);
-    s.appendChild(document.createTextNode(" " + d.state));
-    return s;
-  }
+  // el and badge (the server's state badge's markup) are ui.js's.
+  var el = window.reeveUI.el, badge = window.reeveUI.badge;
   function time(d) {
     var t = el("time", "", d.time);
     if (d.iso) { t.setAttribute("datetime", d.iso); }

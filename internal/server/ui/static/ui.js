@@ -1,6 +1,27 @@
 // Reeve UI: small enhancements only; every page works without this file.
 (function () {
   "use strict";
+  // Helpers the page scripts (live.js, runs.js; loaded after this file)
+  // share: el makes an element, badge the server's state badge's markup
+  // from a state's {state, class, icon}.
+  function el(tag, cls, text) {
+    var e = document.createElement(tag);
+    if (cls) { e.className = cls; }
+    if (text !== undefined) { e.textContent = text; }
+    return e;
+  }
+  // badge builds the same markup as the server's state badge.
+  function badge(d) {
+    var s = el("span", "state state-" + d.class);
+    s.setAttribute("data-state", d.state);
+    var i = el("span", "state-icon", d.icon);
+    i.setAttribute("aria-hidden", "true");
+    s.appendChild(i);
+    s.appendChild(document.createTextNode(" " + d.state));
+    return s;
+  }
+  window.reeveUI = { el: el, badge: badge };
+
   // Forms with data-confirm ask first.
   document.addEventListener("submit", function (e) {
     var msg = e.target.getAttribute && e.target.getAttribute("data-confirm");
