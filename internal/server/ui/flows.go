@@ -45,6 +45,7 @@ func (u *UI) flowsPage(w http.ResponseWriter, r *http.Request, s *session, v *vi
 }
 
 type flowData struct {
+	CanRun    bool // the role may create runs: the Run form is shown
 	Flow      api.Flow
 	Project   string // the flow's project's name
 	Versions  []api.FlowVersion
@@ -167,7 +168,7 @@ func (u *UI) loadFlow(r *http.Request, s *session, v *view, id, from string) (*f
 	if err != nil {
 		return nil, err
 	}
-	d := &flowData{Flow: fd.Flow, Versions: fd.Versions, Schedules: fd.Schedules, Project: fd.Flow.ProjectID}
+	d := &flowData{Flow: fd.Flow, Versions: fd.Versions, Schedules: fd.Schedules, Project: fd.Flow.ProjectID, CanRun: canWrite(ctx, s)}
 	if len(fd.Versions) > 0 {
 		d.RunVersion = &fd.Versions[0]
 	}

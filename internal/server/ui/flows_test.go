@@ -104,15 +104,18 @@ func TestFlowPages(t *testing.T) {
 		t.Errorf("refused run forms created runs: %d before, %d after", len(before.FlowRuns), len(after.FlowRuns))
 	}
 
-	// An agent token sees the flow but may not run it: the API's 403.
+	// An agent token sees the flow but no Run form, and a forged one gets
+	// the API's 403.
 	ag := e.user()
 	ag.signIn(e.token("agent"))
-	acsrf := ag.mustGet("/ui/flows/" + fl.ID).csrf(t)
-	p = ag.post("/ui/flows/"+fl.ID+"/run", url.Values{"csrf": {acsrf}, "p.day": {"2026-11-26"}})
+	ap := ag.mustGet("/ui/flows/" + fl.ID)
+	ap.contains(t, `id="run-not-allowed"`)
+	ap.lacks(t, `id="run-form"`)
+	p = ag.post("/ui/flows/"+fl.ID+"/run", url.Values{"csrf": {ap.csrf(t)}, "p.day": {"2026-11-26"}})
 	if p.status != http.StatusForbidden {
 		t.Errorf("an agent's run = %d, want 403", p.status)
 	}
-	p.contains(t, "may not POST /api/v1/flow_runs", `name="p.day" value="2026-11-26"`)
+	p.contains(t, "may not POST /api/v1/flow_runs")
 
 	// A flow that does not exist.
 	if p := u.get("/ui/flows/nope"); p.status != http.StatusNotFound {

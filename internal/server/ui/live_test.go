@@ -542,9 +542,12 @@ func TestBrowserLiveTabsShare(t *testing.T) {
 	bRun.task("load", state.Running, "")
 	logs.waitJS("A's logs tab shows line 4", `!!document.getElementById("L4")`)
 	other.waitJS("B's tab has a row for load", `!!document.querySelector('#tasks tr[data-task="load"] [data-state="Running"]')`)
-	time.Sleep(300 * time.Millisecond)
-	if ids := evalIn[string](logs, `[...document.querySelectorAll("#log li[id^=L]")].map(e => e.id).join(",")`); ids != "L1,L2,L3,L4" {
-		t.Errorf("A's log shows %s, want L1,L2,L3,L4", ids)
+	// A line after them: the stream is in order, so a line sent twice
+	// would be in the page before it.
+	a.logs("INFO five")
+	logs.waitJS("A's logs tab shows line 5", `!!document.getElementById("L5")`)
+	if ids := evalIn[string](logs, `[...document.querySelectorAll("#log li[id^=L]")].map(e => e.id).join(",")`); ids != "L1,L2,L3,L4,L5" {
+		t.Errorf("A's log shows %s, want L1,L2,L3,L4,L5", ids)
 	}
 	href := evalIn[string](other, `document.querySelector('#tasks tr[data-task="load"] a').href`)
 	if want := e.url + "/ui/runs/" + runB.ID + "/tasks/load"; href != want {
@@ -731,11 +734,12 @@ func TestBrowserLiveOwnStream(t *testing.T) {
 		t.Fatal("the page still has BroadcastChannel")
 	}
 	rn.logs("INFO two")
-	rn.run(state.Success, "done")
-	b.waitJS("line 2 appears", `!!document.getElementById("L2")`)
-	b.waitJS("the badge is Success", `!!document.querySelector('#run-state [data-state="Success"]')`)
-	time.Sleep(300 * time.Millisecond)
-	if n := b.count("#log li[id^=L]"); n != 2 {
-		t.Errorf("the log shows %d lines, want 2", n)
+	rn.logs("INFO three")
+	b.waitJS("line 3 appears", `!!document.getElementById("L3")`)
+	// The stream is in order: a line sent twice would be before line 3.
+	if n := b.count("#log li[id^=L]"); n != 3 {
+		t.Errorf("the log shows %d lines, want 3", n)
 	}
+	rn.run(state.Success, "done")
+	b.waitJS("the badge is Success", `!!document.querySelector('#run-state [data-state="Success"]')`)
 }

@@ -88,11 +88,7 @@ func (u *UI) showRun(r *http.Request, s *session, v *view, id string, q url.Valu
 		}
 	}
 	d.Duration = runDuration(run, det.History, time.Now())
-	// Only the roles that may write (admin, developer) may list secrets,
-	// exactly the roles that may cancel, restart and create runs: the API
-	// has no "who am I" route.
-	_, serr := s.api.Secrets(ctx, "")
-	d.CanAct = serr == nil
+	d.CanAct = canWrite(ctx, s)
 	d.CanRetry = d.CanAct && d.Finished && !run.State.Kind.Successful()
 	d.EditURL = "/ui/flows/" + url.PathEscape(run.FlowID) + "?" + url.Values{"from": {run.ID}}.Encode() + "#run"
 	if err := u.runTaskTabs(r.Context(), s, &d, det); err != nil {

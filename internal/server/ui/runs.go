@@ -68,8 +68,14 @@ type runsQuery struct {
 	Text        string   // run ID, name or state message
 	Limit       int
 	Cursor      string
-	PrevCursors []string // the cursors of the pages before, for Previous
+	PrevCursors []string // the cursors of the pages before, for Previous (at most maxPrevCursors)
+	PageNo      int      // the page's number, 1 for the first
 }
+
+// maxPrevCursors bounds the cursors a runs-list URL keeps for its
+// Previous link, so the URL stays short however far one pages: beyond
+// them, the First page link goes back.
+const maxPrevCursors = 20
 
 // Filtered reports whether any filter is set.
 func (rq runsQuery) Filtered() bool {
@@ -167,6 +173,13 @@ func runFilter(q url.Values, loc *time.Location, now time.Time) (client.FlowRunF
 	var f client.FlowRunFilter
 	rq := runsQuery{Project: strings.TrimSpace(q.Get("project")), Flow: strings.TrimSpace(q.Get("flow")), Limit: defaultRunPage,
 		Cursor: q.Get("cursor"), PrevCursors: q["prev"]}
+	if n := len(rq.PrevCursors); n > maxPrevCursors {
+		rq.PrevCursors = rq.PrevCursors[n-maxPrevCursors:]
+	}
+	rq.PageNo = len(rq.PrevCursors) + 1
+	if n, err := strconv.Atoi(q.Get("page")); err == nil && n > rq.PageNo {
+		rq.PageNo = n
+	}
 	f.Project = rq.Project
 	bad := func(format string, args ...any) (client.FlowRunFilter, runsQuery, error) {
 		return f, rq, errs.Errorf(errs.CodeInvalid, format, args...)
@@ -391,7 +404,7 @@ func (u *UI) runsPage(w http.ResponseWriter, r *http.Request, s *session, v *vie
 	now := time.Now()
 	rf, ferr := resolveRuns(ctx, s, r.URL.Query(), loc, now)
 	d := runsData{runsQuery: rf.q, Kinds: state.Kinds(), Ranges: runRanges, Zone: loc.String(), Flows: rf.flows,
-		Page: len(rf.q.PrevCursors) + 1, First: rf.q.firstPage(), Since: now.UTC().Format(time.RFC3339Nano)}
+		Page: rf.q.PageNo, First: rf.q.firstPage(), Since: now.UTC().Format(time.RFC3339Nano)}
 	d.ParamRows = append(slices.Clone(d.Params), "")
 	v.Data = &d
 	var err error
@@ -423,10 +436,7 @@ func (u *UI) runsPage(w http.ResponseWriter, r *http.Request, s *session, v *vie
 	for _, run := range page.FlowRuns {
 		d.Rows = append(d.Rows, u.runListRow(ctx, s, run, names, now))
 	}
-	// Only the roles that may write (admin, developer) may list secrets,
-	// exactly the roles that may cancel and retry: the API has no "who am
-	// I" route.
-	if _, err := s.api.Secrets(ctx, ""); err == nil {
+	if canWrite(ctx, s) {
 		d.CanAct = true
 		d.BulkQuery = strings.TrimPrefix(strings.TrimPrefix(rf.q.firstPage(), "/ui/runs"), "?")
 	}
@@ -442,6 +452,10 @@ func (u *UI) runsPage(w http.ResponseWriter, r *http.Request, s *session, v *vie
 		nq := cloneValues(q)
 		nq.Set("cursor", page.NextCursor)
 		nq["prev"] = append(slices.Clone(prev), f.Cursor)
+		if n := len(nq["prev"]); n > maxPrevCursors {
+			nq["prev"] = nq["prev"][n-maxPrevCursors:]
+		}
+		nq.Set("page", strconv.Itoa(d.Page+1))
 		d.Next = "/ui/runs?" + nq.Encode()
 	}
 	if len(prev) > 0 {
@@ -453,6 +467,11 @@ func (u *UI) runsPage(w http.ResponseWriter, r *http.Request, s *session, v *vie
 		pq["prev"] = prev[:len(prev)-1]
 		if len(pq["prev"]) == 0 {
 			pq.Del("prev")
+		}
+		if d.Page > 2 {
+			pq.Set("page", strconv.Itoa(d.Page-1))
+		} else {
+			pq.Del("page")
 		}
 		d.Prev = "/ui/runs?" + pq.Encode()
 	}

@@ -158,8 +158,9 @@ func (u *UI) taskRunPage(w http.ResponseWriter, r *http.Request, s *session, v *
 	index, isChild := mapIndex(key)
 	switch {
 	case started, len(children) > 0:
-	case task != nil && !isChild:
-		// In the spec, not started yet: the graph links to it too.
+	case task != nil && key == d.Base:
+		// In the spec, not started yet: the graph links to it too. A key
+		// that only starts like a task's ID ("b[x]", "b[") is not one.
 	default:
 		v.Title = "Task not found"
 		return "", errs.Errorf(errs.CodeNotFound, "flow run %s has no task run %q: go back to the run's tasks tab to see the ones it has", run.ID, key)

@@ -204,6 +204,12 @@ func TestTaskRunPage(t *testing.T) {
 		t.Errorf("GET a missing task = %d, want 404", p.status)
 	}
 	p.contains(t, "<title>Task not found", `has no task run &#34;nope&#34;`)
+	// Keys that only start like a task of the spec are not it.
+	for _, key := range []string{"report[x]", "report[", "report[-1]", "report[99999999999999999999]", "report[0]"} {
+		if p := u.get(base + url.PathEscape(key)); p.status != http.StatusNotFound {
+			t.Errorf("GET the task %q = %d, want 404", key, p.status)
+		}
+	}
 	if p := u.get("/ui/runs/no-such-run/tasks/extract"); p.status != http.StatusNotFound {
 		t.Errorf("GET a task of a missing run = %d, want 404", p.status)
 	}

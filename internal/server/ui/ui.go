@@ -15,6 +15,7 @@ package ui
 
 import (
 	"cmp"
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"embed"
@@ -188,6 +189,16 @@ func (u *UI) session(r *http.Request) *session {
 // client returns an API client that calls the API in-process with token.
 func (u *UI) client(token string) (*client.Client, error) {
 	return client.New("http://reeve.ui", token, client.WithHTTPClient(u.hc), client.WithUserAgent("reeve-ui"))
+}
+
+// canWrite says whether the session's role may act on runs and
+// schedules (cancel, retry, create runs, pause): admin and developer.
+// The API has no "who am I" route; the roles that may list secrets are
+// exactly those. It decides only which buttons a page shows: the API
+// still checks every action.
+func canWrite(ctx context.Context, s *session) bool {
+	_, err := s.api.Secrets(ctx, "")
+	return err == nil
 }
 
 // csrfToken is the CSRF token of a session: base64url(HMAC-SHA256(key =

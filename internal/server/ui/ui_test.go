@@ -2,6 +2,7 @@ package ui_test
 
 import (
 	"context"
+	"fmt"
 	"html"
 	"net/http"
 	"net/url"
@@ -331,6 +332,32 @@ func TestRunsList(t *testing.T) {
 	}
 	back := check(strings.TrimPrefix(link(p3, "prev"), "/ui/runs?"), etl[2], etl[3])
 	check(strings.TrimPrefix(link(back, "prev"), "/ui/runs?"), etl[0], etl[1])
+
+	// Far down the list the URL keeps only the last 20 pages' cursors:
+	// the page number stays right, Previous goes back 20 pages, then a
+	// First link remains.
+	e.flow("many", "")
+	var many []string
+	for range 25 {
+		many = append(many, e.run("many", "").ID)
+	}
+	slices.Reverse(many) // newest first, as listed
+	pg := check("flow=many&limit=1", many[0])
+	for i := 1; i < 25; i++ {
+		pg = check(strings.TrimPrefix(link(pg, "next"), "/ui/runs?"), many[i])
+	}
+	pg.contains(t, "Page 25", `id="first">« First</a>`)
+	if u, _ := url.Parse(link(pg, "prev")); len(u.Query()["prev"]) != 19 {
+		t.Errorf("page 25's Previous link keeps %d cursors, want 19 (20 kept, less its own)", len(u.Query()["prev"]))
+	}
+	for i := 23; i >= 4; i-- {
+		pg = check(strings.TrimPrefix(link(pg, "prev"), "/ui/runs?"), many[i])
+		pg.contains(t, fmt.Sprintf("Page %d<", i+1))
+	}
+	if link(pg, "prev") != "" {
+		t.Error("20 pages back, a Previous link remains, though its cursor was dropped")
+	}
+	pg.contains(t, `<a href="/ui/runs?flow=many&amp;limit=1" id="first">`)
 }
 
 func TestRunPage(t *testing.T) {
