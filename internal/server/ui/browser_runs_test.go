@@ -155,6 +155,9 @@ func TestBrowserRunsList(t *testing.T) {
 	if s := b.text("#bulk-question"); s != "Cancel 65 runs matching flow=etl?" {
 		t.Errorf("the confirmation asks %q", s)
 	}
+	if s := b.text("#bulk-pinned"); !strings.HasPrefix(s, "Only runs created before ") {
+		t.Errorf("the confirmation does not say which runs it pins: %q", s)
+	}
 	b.do("confirm", chromedp.Click(chromedp.CSS("#bulk-confirm")))
 	b.do("see the summary", chromedp.WaitVisible(chromedp.CSS("#bulk-summary")))
 	if s := b.text("#bulk-done"); s != "65" {

@@ -21,12 +21,15 @@ import (
 // The runs list's bulk forms post the list's filter (not its page) and an
 // action, cancel or retry. The first post answers a confirmation page
 // that names how many runs the action will act on, carrying that count
-// and the moment it was counted (asof: a quick range such as "the last
-// 24 hours" stays the same window). The confirmation's post (confirm=1)
-// counts again and, if the count changed, shows the new count and asks
-// again; else it acts on every matching run, page by page through the
-// API with the user's token, and shows what it did and what it skipped
-// and why.
+// and the moment of the question (asof). The moment pins the set: the
+// count and the runs acted on are the runs created before it (unless the
+// filter's own "before" is earlier), so runs created later, e.g. by a
+// schedule, are not part of the action, and a quick range such as "the
+// last 24 hours" stays the same window. The confirmation's post
+// (confirm=1) counts again and, if the count changed (a counted run
+// changed state or was deleted), shows the new count and asks again;
+// else it acts on every matching run, page by page through the API with
+// the user's token, and shows what it did and what it skipped and why.
 
 // maxBulkRuns bounds the runs one bulk action acts on.
 var maxBulkRuns = 10_000
@@ -61,15 +64,22 @@ var bulkActions = map[string]bulkAction{
 			_, err := c.CancelFlowRun(ctx, id)
 			return err
 		}},
+	// Retry acts on failed runs only (state.Kind.Failure). The API would
+	// restart a cancelled run too, but a bulk retry right after a bulk
+	// cancel would then bring back every run just cancelled.
 	"retry": {Name: "retry", Verb: "Retry", Done: "restarted", Button: "bulk-confirm",
 		eligible: func(k state.Kind) (bool, string) {
 			switch {
+			case k.Failure():
+				return true, ""
 			case !k.Finished():
 				return false, "not finished (" + k.String() + ")"
 			case k.Successful():
 				return false, "succeeded (" + k.String() + ")"
+			case k == state.Cancelled:
+				return false, "cancelled (retry a cancelled run from its page)"
 			}
-			return true, ""
+			return false, "not failed (" + k.String() + ")"
 		},
 		act: func(ctx context.Context, c *client.Client, id string) error {
 			_, err := c.RestartFlowRun(ctx, id)
@@ -77,14 +87,33 @@ var bulkActions = map[string]bulkAction{
 		}},
 }
 
+// Kinds names the states the action acts on, e.g. "Failed, TimedOut or
+// TriggerFailed".
+func (a bulkAction) Kinds() string {
+	var names []string
+	for _, k := range state.Kinds() {
+		if ok, _ := a.eligible(k); ok {
+			names = append(names, k.String())
+		}
+	}
+	if len(names) < 2 {
+		return strings.Join(names, "")
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
+}
+
 // bulkData is the confirmation and summary page's data.
 type bulkData struct {
 	Action   bulkAction
 	Filter   string // the filter's URL query, posted back
 	Describe string // the filter in words
-	AsOf     string // when it was counted, Unix milliseconds
-	Count    int64  // the runs it acts on
-	Matching int64  // the runs the filter matches
+	AsOf     string // the moment of the question, Unix milliseconds
+	// Pinned is the moment of the question when it bounds the runs acted
+	// on (runs created before it); zero when the filter's own "before" is
+	// earlier.
+	Pinned   time.Time
+	Count    int64 // the runs it acts on
+	Matching int64 // the runs the filter matches
 	Skips    []bulkSkip
 	Over     bool // Count is over maxBulkRuns
 	Max      int
@@ -116,7 +145,9 @@ func (u *UI) bulkRuns(w http.ResponseWriter, r *http.Request, s *session, v *vie
 	if err != nil {
 		return "", errs.Errorf(errs.CodeInvalid, "the filter %q could not be read: %v", form.Get("filter"), err)
 	}
-	asof := time.Now()
+	// The moment of the question, in the milliseconds the form carries, so
+	// that the question and its confirmation read the same set of runs.
+	asof := time.UnixMilli(time.Now().UnixMilli())
 	if a := form.Get("asof"); a != "" {
 		ms, err := strconv.ParseInt(a, 10, 64)
 		if err != nil || ms <= 0 {
@@ -147,6 +178,10 @@ func (u *UI) bulkRuns(w http.ResponseWriter, r *http.Request, s *session, v *vie
 	v.Data = &d
 	f := rf.f
 	f.Cursor, f.Limit = "", 0
+	// Pin the set: runs created after the question are not part of it.
+	if f.CreatedBefore.IsZero() || asof.Before(f.CreatedBefore) {
+		f.CreatedBefore, d.Pinned = asof, asof
+	}
 	counts, err := countRuns(ctx, s.api, f)
 	if err != nil {
 		return "", err
@@ -185,8 +220,14 @@ func (u *UI) bulkRuns(w http.ResponseWriter, r *http.Request, s *session, v *vie
 	if want != d.Count {
 		return changed(d.Count)
 	}
-	// Read every run the action applies to, then check the count again:
-	// the runs acted on are exactly the ones counted.
+	// Read every run the action applies to, then check the count again.
+	// The set is pinned to the runs created before the question, so a
+	// difference means a counted run changed state or was deleted. Equal
+	// counts are not proof of the same runs (one run may have stopped
+	// matching as another created before the question started to): each
+	// run is acted on through the API, which refuses a run that can no
+	// longer be cancelled or restarted (it finished, it runs again), and
+	// the summary lists it as skipped with the API's reason.
 	ids, err := bulkTargets(ctx, s.api, f, action)
 	if err != nil {
 		return "", err

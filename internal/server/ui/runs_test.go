@@ -232,21 +232,25 @@ func bulkConfirm(t *testing.T, u *user, p page) page {
 		"asof", bulkField(t, p, "asof"), "count", bulkField(t, p, "count"), "confirm", "1")
 }
 
-// TestBulkCancelAndRetry: the confirmation names the count, a changed
-// count is refused and asked again, and the summary says what was done
-// and what was skipped and why.
+// TestBulkCancelAndRetry: the confirmation names the count and the
+// states acted on, runs created after the question are not part of the
+// action, a changed count is refused and asked again, bulk retry restarts
+// failed runs and never cancelled ones, and the summary says what was
+// done and what was skipped and why.
 func TestBulkCancelAndRetry(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	e.flow("etl", "")
 	e.flow("report", "")
-	etl := runsListNewest(e, "etl", 6)
+	etl := runsListNewest(e, "etl", 7)
 	report := e.run("report", "").ID
 	e.setState(etl[0], state.Running, "")
 	e.setState(etl[0], state.Success, "")
 	e.setState(etl[1], state.Running, "")
 	e.setState(etl[1], state.Failed, "boom")
 	e.setState(etl[2], state.Running, "")
+	e.setState(etl[6], state.Running, "")
+	e.setState(etl[6], state.TimedOut, "too slow")
 	u := e.user()
 	list := u.signIn(e.admin)
 	list = u.mustGet("/ui/runs?flow=etl&limit=2")
@@ -260,7 +264,9 @@ func TestBulkCancelAndRetry(t *testing.T) {
 		t.Fatalf("bulk cancel = %d:\n%s", ask.status, ask.body)
 	}
 	ask.contains(t, `Cancel <strong id="bulk-count">4</strong> runs matching flow=etl?`, `name="count" value="4"`,
-		"1: already finished (Success)", "1: already finished (Failed)")
+		"1: already finished (Success)", "1: already finished (Failed)", "1: already finished (TimedOut)",
+		"Cancels the runs in state Pending, Scheduled, Submitted, Running, Retrying or Cancelling only.",
+		`<p id="bulk-pinned">Only runs created before <time datetime="`)
 	for _, id := range etl {
 		if k := e.state(id); k == state.Cancelled || k == state.Cancelling {
 			t.Fatalf("asking cancelled run %s", id)
@@ -273,39 +279,56 @@ func TestBulkCancelAndRetry(t *testing.T) {
 		t.Fatalf("a confirmation with a wrong count = %d, want 409:\n%s", forged.status, forged.body)
 	}
 	forged.contains(t, "Nothing was done: 3 runs matched when you confirmed, and 4 match now", `name="count" value="4"`)
-	// A run created since the question changes the count too.
-	etl = slices.Insert(etl, 0, e.run("etl", "").ID)
-	again := bulkConfirm(t, u, ask)
-	if again.status != http.StatusConflict {
-		t.Fatalf("a confirmation after a new run = %d, want 409:\n%s", again.status, again.body)
-	}
-	again.contains(t, "4 runs matched when you confirmed, and 5 match now", `id="bulk-count">5<`)
-	if k := e.state(etl[3]); k != state.Running {
-		t.Fatalf("a refused confirmation moved a run to %s", k)
-	}
 
-	done := bulkConfirm(t, u, again)
+	// A run created since the question (as a schedule would) is not part
+	// of it: the confirmation goes through and leaves the new run alone.
+	late := e.run("etl", "").ID
+	done := bulkConfirm(t, u, ask)
 	if done.status != http.StatusOK {
-		t.Fatalf("the confirmed bulk cancel = %d:\n%s", done.status, done.body)
+		t.Fatalf("the confirmed bulk cancel after a new run = %d, want 200:\n%s", done.status, done.body)
 	}
-	done.contains(t, `<strong id="bulk-done">5</strong> runs cancelled`, `<strong id="bulk-skipped">2</strong> skipped`, "already finished (Success)")
-	want := map[string]state.Kind{etl[0]: state.Cancelled, etl[1]: state.Success, etl[2]: state.Failed, etl[3]: state.Cancelling,
-		etl[4]: state.Cancelled, etl[5]: state.Cancelled, etl[6]: state.Cancelled, report: state.Scheduled}
+	done.contains(t, `<strong id="bulk-done">4</strong> runs cancelled`, `<strong id="bulk-skipped">3</strong> skipped`, "already finished (Success)")
+	want := map[string]state.Kind{etl[0]: state.Success, etl[1]: state.Failed, etl[2]: state.Cancelling, etl[3]: state.Cancelled,
+		etl[4]: state.Cancelled, etl[5]: state.Cancelled, etl[6]: state.TimedOut, late: state.Scheduled, report: state.Scheduled}
 	for id, k := range want {
 		if got := e.state(id); got != k {
 			t.Errorf("after the bulk cancel run %s is %s, want %s", id, got, k)
 		}
 	}
 
-	// Retry: the failed and cancelled runs are scheduled again; the
-	// successful and the still cancelling ones are skipped, saying why.
+	// Retry: the failed runs (Failed, TimedOut) are scheduled again; the
+	// runs just cancelled are not, nor the successful and unfinished ones,
+	// each saying why.
 	retry := bulkPost(u, csrf, "retry", "flow=etl")
-	retry.contains(t, `Retry <strong id="bulk-count">5</strong> runs matching flow=etl?`, "1: succeeded (Success)", "1: not finished (Cancelling)")
-	res := bulkConfirm(t, u, retry)
-	res.contains(t, `<strong id="bulk-done">5</strong> runs restarted`, `<strong id="bulk-skipped">2</strong> skipped`)
-	for _, id := range []string{etl[0], etl[2], etl[4], etl[5], etl[6]} {
-		if k := e.state(id); k != state.Scheduled {
-			t.Errorf("after the bulk retry run %s is %s, want Scheduled", id, k)
+	retry.contains(t, `Retry <strong id="bulk-count">2</strong> runs matching flow=etl?`,
+		"Retries the runs in state Failed, TimedOut or TriggerFailed only",
+		"3: cancelled (retry a cancelled run from its page)", "1: succeeded (Success)",
+		"1: not finished (Scheduled)", "1: not finished (Cancelling)")
+	// A counted run that changes (late fails) changes the count: asked
+	// again. A run created and failed since the question is not counted.
+	e.setState(late, state.Running, "")
+	e.setState(late, state.Failed, "late")
+	later := e.run("etl", "").ID
+	e.setState(later, state.Running, "")
+	e.setState(later, state.Failed, "later")
+	again := bulkConfirm(t, u, retry)
+	if again.status != http.StatusConflict {
+		t.Fatalf("a retry confirmation after a counted run failed = %d, want 409:\n%s", again.status, again.body)
+	}
+	again.contains(t, "Nothing was done: 2 runs matched when you confirmed, and 3 match now", `id="bulk-count">3<`)
+	if k := e.state(etl[1]); k != state.Failed {
+		t.Fatalf("a refused confirmation moved a run to %s", k)
+	}
+	res := bulkConfirm(t, u, again)
+	if res.status != http.StatusOK {
+		t.Fatalf("the confirmed bulk retry = %d:\n%s", res.status, res.body)
+	}
+	res.contains(t, `<strong id="bulk-done">3</strong> runs restarted`, `<strong id="bulk-skipped">5</strong> skipped`)
+	want = map[string]state.Kind{etl[0]: state.Success, etl[1]: state.Scheduled, etl[2]: state.Cancelling, etl[3]: state.Cancelled,
+		etl[4]: state.Cancelled, etl[5]: state.Cancelled, etl[6]: state.Scheduled, late: state.Scheduled, later: state.Failed}
+	for id, k := range want {
+		if got := e.state(id); got != k {
+			t.Errorf("after the bulk retry run %s is %s, want %s", id, got, k)
 		}
 	}
 
