@@ -344,11 +344,16 @@ func (b *browser) waitJS(what, expr string) {
 	b.t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		if evalIn[bool](b, expr) {
+		// An evaluation while the page navigates fails ("No node with
+		// given id", "Execution context was destroyed"): try again.
+		ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](expr))
+		cancel()
+		if err == nil && ok {
 			return
 		}
 		if time.Now().After(deadline) {
-			b.t.Fatalf("timed out waiting until %s (%s)", what, expr)
+			b.t.Fatalf("timed out waiting until %s (%s; last error: %v)", what, expr, err)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
