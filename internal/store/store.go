@@ -334,6 +334,11 @@ type FlowRunFilter struct {
 	States        []state.Kind
 	CreatedAfter  time.Time // inclusive
 	CreatedBefore time.Time // exclusive
+	// ScheduledBefore selects the runs whose ScheduledAt is before it
+	// (exclusive): with States Scheduled, the runs due by then, whatever
+	// runs were created after them (backed by the index on state and
+	// scheduled_at).
+	ScheduledBefore time.Time
 	// Labels selects the runs carrying every one of these labels (scans).
 	Labels []string
 	// Params selects the runs whose parameter name (a key) has the value:

@@ -309,6 +309,9 @@ func runFilterSQL(f store.FlowRunFilter) (where []string, args []any) {
 	if !f.CreatedBefore.IsZero() {
 		where = append(where, "created_at < "+arg(ceilMicros(f.CreatedBefore)))
 	}
+	if !f.ScheduledBefore.IsZero() {
+		where = append(where, "scheduled_at < "+arg(ceilMicros(f.ScheduledBefore)))
+	}
 	// The filters below read each run's row: labels and params are JSON.
 	// They are one condition, a CASE, whose selectivity the planner
 	// guesses at one half: multiplying the guesses of each (a thousandth
@@ -332,7 +335,11 @@ func runFilterSQL(f store.FlowRunFilter) (where []string, args []any) {
 			" ELSE (params -> "+n+")::text END) = "+arg(f.Params[name])+"::text")
 	}
 	if f.Text != "" {
-		n := arg(strings.ToLower(f.Text)) + "::text"
+		// The needle is folded by the same lower() as the columns, under
+		// the database's collation: text in the needle's own case always
+		// matches, and letters beyond ASCII fold as far as the collation
+		// folds them (not at all under the C locale).
+		n := "lower(" + arg(f.Text) + "::text)"
 		scan = append(scan, "(strpos(lower(id), "+n+") > 0 OR strpos(lower(name), "+n+") > 0"+
 			" OR strpos(lower(coalesce(state_json ->> 'message', '')), "+n+") > 0)")
 	}
