@@ -346,10 +346,15 @@ type FlowRunFilter struct {
 	// ("3", "true", "null", `["a","b"]`). A run lacking the parameter does
 	// not match. Scans.
 	Params map[string]string
-	// Text selects the runs whose ID, name or state message holds Text,
-	// ignoring the case of ASCII letters (SQLite folds no other letter;
-	// PostgreSQL folds a name's and a message's by the database's
-	// collation). Scans.
+	// Text selects the runs whose ID, name or state message holds Text.
+	// Both sides are folded by the same function, so text in the case it
+	// is stored in always matches (non-ASCII too: "Über" finds
+	// "Über-load"), and ASCII letters match in any case. Beyond ASCII the
+	// stores differ: SQLite folds as Go's strings.ToLower ("über" finds
+	// "Über-load"; fold.go); PostgreSQL as lower() under the database's
+	// collation, which folds only ASCII under the C locale (there "über"
+	// does not find "Über-load"; under en_US.UTF-8 and the like it does).
+	// Neither does full Unicode case folding ("ß" is not "ss"). Scans.
 	Text   string
 	Limit  int    // page size; 0 means 100, at most 1000
 	Cursor string // from the previous page
