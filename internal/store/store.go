@@ -349,11 +349,12 @@ type FlowRunFilter struct {
 	// Text selects the runs whose ID, name or state message holds Text.
 	// Both sides are folded by the same function, so text in the case it
 	// is stored in always matches (non-ASCII too: "Über" finds
-	// "Über-load"), and ASCII letters match in any case. Beyond ASCII the
-	// stores differ: SQLite folds as Go's strings.ToLower ("über" finds
-	// "Über-load"; fold.go); PostgreSQL as lower() under the database's
-	// collation, which folds only ASCII under the C locale (there "über"
-	// does not find "Über-load"; under en_US.UTF-8 and the like it does).
+	// "Über-load"), and ASCII letters match in any case. Beyond ASCII:
+	// SQLite folds as Go's strings.ToLower ("über" finds "Über-load";
+	// fold.go); PostgreSQL as lower() under the ICU root collation where
+	// the server has ICU and the database is UTF8 (the same result for
+	// such letters), else under the database's collation, which folds only
+	// ASCII under the C locale (there "über" does not find "Über-load").
 	// Neither does full Unicode case folding ("ß" is not "ss"). Scans.
 	Text   string
 	Limit  int    // page size; 0 means 100, at most 1000
