@@ -144,15 +144,15 @@ func testRunFilters(t *testing.T, open func(t *testing.T) store.Store) {
 		}
 
 		// Folding letters beyond ASCII is the store's (FlowRunFilter.Text):
-		// SQLite folds as Go does; PostgreSQL as its collation does, not
-		// at all under the C locale. Either way "über" selects only the
-		// run named "Über-load" or none.
+		// SQLite folds as Go does; PostgreSQL with ICU alike, without it
+		// as the database's collation does (not at all under the C
+		// locale). Either way "über" selects only "Über-load" or none.
 		runs, _, err := s.ListFlowRuns(ctx, store.FlowRunFilter{Text: "über"})
 		requireNoError(t, err, "ListFlowRuns über")
 		if len(runs) > 0 {
 			requireSameIDs(t, "OtherCase", runIDs(runs), []string{uber.ID})
 		} else {
-			t.Logf("this store does not fold Ü to ü (its collation)")
+			t.Logf("this store does not fold Ü to ü (a PostgreSQL without ICU)")
 		}
 	})
 
