@@ -43,9 +43,10 @@ var pageQuery = []QueryParam{
 var runFilterQuery = []QueryParam{
 	{"project", "project name"}, {"flow_id", "flow ID"}, {"agent_id", "only runs claimed by this agent"}, {"state", "state kinds, comma-separated"},
 	{"created_after", "RFC 3339 time, inclusive"}, {"created_before", "RFC 3339 time, exclusive"},
+	{"scheduled_before", "RFC 3339 time, exclusive: only runs scheduled to start before it (with state=Scheduled: the runs due by then)"},
 	{"label", "only runs with this label (repeat it: runs with every one)"},
 	{"param", "name=value: only runs whose parameter name is value, a string's text or another value's JSON text, e.g. n=3 (repeat it: every one)"},
-	{"q", "only runs whose ID, name or state message holds this text, ignoring case"},
+	{"q", "only runs whose ID, name or state message holds this text, ignoring case (of letters beyond ASCII too, except on a PostgreSQL without ICU, which folds them as the database's collation does)"},
 }
 
 // Routes is every route of the API.

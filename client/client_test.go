@@ -461,6 +461,16 @@ func TestFlowRunPages(t *testing.T) {
 	if len(page.FlowRuns) != 5 {
 		t.Errorf("runs created before in an hour: %d, want 5", len(page.FlowRuns))
 	}
+	page, err = e.admin.FlowRuns(ctx, client.FlowRunFilter{ScheduledBefore: time.Now().Add(-time.Hour)})
+	check(t, "FlowRuns scheduled an hour ago", err)
+	if len(page.FlowRuns) != 0 {
+		t.Errorf("runs scheduled before an hour ago = %+v", page.FlowRuns)
+	}
+	page, err = e.admin.FlowRuns(ctx, client.FlowRunFilter{ScheduledBefore: time.Now().Add(time.Hour), Limit: 1000})
+	check(t, "FlowRuns scheduled before", err)
+	if len(page.FlowRuns) != 5 {
+		t.Errorf("runs scheduled before in an hour: %d, want 5", len(page.FlowRuns))
+	}
 	for _, err := range e.admin.AllFlowRuns(ctx, client.FlowRunFilter{Project: "nope"}) {
 		wantErr(t, err, reeve.ErrNotFound, "list flow runs: ")
 	}

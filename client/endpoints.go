@@ -118,7 +118,10 @@ type FlowRunFilter struct {
 	States        []state.Kind // any of these state kinds
 	CreatedAfter  time.Time    // inclusive
 	CreatedBefore time.Time    // exclusive
-	Labels        []string     // runs with every one of these labels
+	// ScheduledBefore selects runs whose ScheduledAt is before it
+	// (exclusive); with States Scheduled, the runs due by then.
+	ScheduledBefore time.Time
+	Labels          []string // runs with every one of these labels
 	// Params selects runs by parameter value: name → a string's text, or
 	// another value's JSON text ("3", "true"); runs matching every one.
 	Params map[string]string
@@ -147,6 +150,9 @@ func (f FlowRunFilter) query() url.Values {
 	}
 	if !f.CreatedBefore.IsZero() {
 		q.Set("created_before", f.CreatedBefore.Format(time.RFC3339Nano))
+	}
+	if !f.ScheduledBefore.IsZero() {
+		q.Set("scheduled_before", f.ScheduledBefore.Format(time.RFC3339Nano))
 	}
 	for _, l := range f.Labels {
 		q.Add("label", l)

@@ -89,15 +89,16 @@ const (
 func (s *Server) runFilter(r *http.Request) (store.FlowRunFilter, error) {
 	q := newQuery(r)
 	f := store.FlowRunFilter{
-		FlowID:        q.str("flow_id"),
-		AgentID:       q.str("agent_id"),
-		States:        q.kinds("state"),
-		CreatedAfter:  q.time("created_after"),
-		CreatedBefore: q.time("created_before"),
-		Labels:        q.v["label"],
-		Text:          q.str("q"),
-		Limit:         q.int("limit", 0),
-		Cursor:        q.str("cursor"),
+		FlowID:          q.str("flow_id"),
+		AgentID:         q.str("agent_id"),
+		States:          q.kinds("state"),
+		CreatedAfter:    q.time("created_after"),
+		CreatedBefore:   q.time("created_before"),
+		ScheduledBefore: q.time("scheduled_before"),
+		Labels:          q.v["label"],
+		Text:            q.str("q"),
+		Limit:           q.int("limit", 0),
+		Cursor:          q.str("cursor"),
 	}
 	if q.err != nil {
 		return f, q.err

@@ -334,6 +334,11 @@ type FlowRunFilter struct {
 	States        []state.Kind
 	CreatedAfter  time.Time // inclusive
 	CreatedBefore time.Time // exclusive
+	// ScheduledBefore selects the runs whose ScheduledAt is before it
+	// (exclusive): with States Scheduled, the runs due by then, whatever
+	// runs were created after them (backed by the index on state and
+	// scheduled_at).
+	ScheduledBefore time.Time
 	// Labels selects the runs carrying every one of these labels (scans).
 	Labels []string
 	// Params selects the runs whose parameter name (a key) has the value:
@@ -341,10 +346,16 @@ type FlowRunFilter struct {
 	// ("3", "true", "null", `["a","b"]`). A run lacking the parameter does
 	// not match. Scans.
 	Params map[string]string
-	// Text selects the runs whose ID, name or state message holds Text,
-	// ignoring the case of ASCII letters (SQLite folds no other letter;
-	// PostgreSQL folds a name's and a message's by the database's
-	// collation). Scans.
+	// Text selects the runs whose ID, name or state message holds Text.
+	// Both sides are folded by the same function, so text in the case it
+	// is stored in always matches (non-ASCII too: "Über" finds
+	// "Über-load"), and ASCII letters match in any case. Beyond ASCII:
+	// SQLite folds as Go's strings.ToLower ("über" finds "Über-load";
+	// fold.go); PostgreSQL as lower() under the ICU root collation where
+	// the server has ICU and the database is UTF8 (the same result for
+	// such letters), else under the database's collation, which folds only
+	// ASCII under the C locale (there "über" does not find "Über-load").
+	// Neither does full Unicode case folding ("ß" is not "ss"). Scans.
 	Text   string
 	Limit  int    // page size; 0 means 100, at most 1000
 	Cursor string // from the previous page

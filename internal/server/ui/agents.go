@@ -160,7 +160,7 @@ type lateResult struct {
 // lateRuns finds the due Scheduled runs that wait, each with why: the
 // monitor's own message on a late run ("late: ..."), else its judgement
 // (scheduler.Stranded) over the agents the UI counts as online. It reads
-// the newest maxStrandedScan Scheduled runs, then one flow version per
+// the newest maxStrandedScan Scheduled runs due by q.now, then one flow version per
 // distinct version and one flow per distinct flow it does not know.
 func (u *UI) lateRuns(ctx context.Context, s *session, agents []api.Agent, q lateQuery) (lateResult, error) {
 	var out lateResult
@@ -173,7 +173,10 @@ func (u *UI) lateRuns(ctx context.Context, s *session, agents []api.Agent, q lat
 			sagents[i].LastSeenAt = q.now
 		}
 	}
-	page, err := s.api.FlowRuns(ctx, client.FlowRunFilter{Project: q.project, States: []state.Kind{state.Scheduled}, Limit: maxStrandedScan})
+	// Only the runs due now: schedules create their future runs ahead,
+	// and those, newer than an overdue run, would fill the page.
+	page, err := s.api.FlowRuns(ctx, client.FlowRunFilter{Project: q.project, States: []state.Kind{state.Scheduled},
+		ScheduledBefore: q.now, Limit: maxStrandedScan})
 	if err != nil {
 		return out, err
 	}

@@ -14,7 +14,7 @@ import (
 // CountFlowRunsMatching returns how many of the flow runs f selects there
 // are of each state kind; see store.Store.
 func (s *Store) CountFlowRunsMatching(ctx context.Context, f store.FlowRunFilter) (map[state.Kind]int64, error) {
-	where, args := runFilterSQL(f)
+	where, args := runFilterSQL(f, s.fold)
 	q := `SELECT state, count(*) FROM flow_runs`
 	if len(where) > 0 {
 		q += ` WHERE ` + strings.Join(where, " AND ")

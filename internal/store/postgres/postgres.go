@@ -34,6 +34,10 @@ import (
 type Store struct {
 	pool *pgxpool.Pool
 	now  func() time.Time
+	// fold is how the text filter folds a name or a message (a format
+	// with one %s): lower() under the ICU root collation where the server
+	// has it, else under the database's collation (see foldFormat).
+	fold string
 }
 
 var _ store.Store = (*Store)(nil)
@@ -62,7 +66,12 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("open postgres store %s: %w", where, err)
 	}
-	return &Store{pool: pool, now: time.Now}, nil
+	fold, err := foldFormat(ctx, pool)
+	if err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("open postgres store %s: %w", where, err)
+	}
+	return &Store{pool: pool, now: time.Now, fold: fold}, nil
 }
 
 // Close closes the store's connections.
@@ -176,4 +185,22 @@ func invalid(format string, args ...any) error {
 func isForeignKeyViolation(err error) bool {
 	var pe *pgconn.PgError
 	return errors.As(err, &pe) && pe.Code == pgForeignKeyViolation
+}
+
+// foldFormat returns how the text filter folds text: lower() under the ICU
+// root collation "und-x-icu" when the server was built with ICU and the
+// database is UTF8, which folds letters beyond ASCII ("Über" to "über")
+// whatever the database's own collation; else plain lower(), which folds
+// them as the database's collation does (only ASCII under the C locale).
+func foldFormat(ctx context.Context, pool *pgxpool.Pool) (string, error) {
+	var icu bool
+	err := pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_collation WHERE collname = 'und-x-icu')
+		AND pg_encoding_to_char((SELECT encoding FROM pg_database WHERE datname = current_database())) = 'UTF8'`).Scan(&icu)
+	if err != nil {
+		return "", fmt.Errorf("look for the ICU collation: %w", dbErr(err))
+	}
+	if icu {
+		return `lower(%s COLLATE "und-x-icu")`, nil
+	}
+	return `lower(%s)`, nil
 }

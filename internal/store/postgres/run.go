@@ -244,7 +244,7 @@ func (s *Store) ListFlowRuns(ctx context.Context, f store.FlowRunFilter) ([]stor
 	case limit > maxRunPage:
 		limit = maxRunPage
 	}
-	where, args := runFilterSQL(f)
+	where, args := runFilterSQL(f, s.fold)
 	arg := func(v any) string {
 		args = append(args, v)
 		return "$" + strconv.Itoa(len(args))
@@ -280,8 +280,9 @@ func (s *Store) ListFlowRuns(ctx context.Context, f store.FlowRunFilter) ([]stor
 
 // runFilterSQL returns the conditions (to be joined by AND) and their
 // arguments ($1, $2, ...) that select the flow runs f selects, leaving out
-// the page (Limit, Cursor).
-func runFilterSQL(f store.FlowRunFilter) (where []string, args []any) {
+// the page (Limit, Cursor). fold folds the text filter's names and
+// messages (Store.fold).
+func runFilterSQL(f store.FlowRunFilter, fold string) (where []string, args []any) {
 	arg := func(v any) string {
 		args = append(args, v)
 		return "$" + strconv.Itoa(len(args))
@@ -309,6 +310,9 @@ func runFilterSQL(f store.FlowRunFilter) (where []string, args []any) {
 	if !f.CreatedBefore.IsZero() {
 		where = append(where, "created_at < "+arg(ceilMicros(f.CreatedBefore)))
 	}
+	if !f.ScheduledBefore.IsZero() {
+		where = append(where, "scheduled_at < "+arg(ceilMicros(f.ScheduledBefore)))
+	}
 	// The filters below read each run's row: labels and params are JSON.
 	// They are one condition, a CASE, whose selectivity the planner
 	// guesses at one half: multiplying the guesses of each (a thousandth
@@ -332,9 +336,12 @@ func runFilterSQL(f store.FlowRunFilter) (where []string, args []any) {
 			" ELSE (params -> "+n+")::text END) = "+arg(f.Params[name])+"::text")
 	}
 	if f.Text != "" {
-		n := arg(strings.ToLower(f.Text)) + "::text"
-		scan = append(scan, "(strpos(lower(id), "+n+") > 0 OR strpos(lower(name), "+n+") > 0"+
-			" OR strpos(lower(coalesce(state_json ->> 'message', '')), "+n+") > 0)")
+		// The needle is folded as the names and messages are (fold): text
+		// in the needle's own case always matches, and letters beyond
+		// ASCII fold as far as fold folds them. IDs are ASCII.
+		n := fmt.Sprintf(fold, arg(f.Text)+"::text")
+		scan = append(scan, "(strpos(lower(id), "+n+") > 0 OR strpos("+fmt.Sprintf(fold, "name")+", "+n+") > 0"+
+			" OR strpos("+fmt.Sprintf(fold, "coalesce(state_json ->> 'message', '')")+", "+n+") > 0)")
 	}
 	if len(scan) > 0 {
 		where = append(where, "CASE WHEN "+strings.Join(scan, " AND ")+" THEN true ELSE false END")

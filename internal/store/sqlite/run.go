@@ -290,6 +290,9 @@ func runFilterSQL(f store.FlowRunFilter) (where []string, args []any) {
 	if !f.CreatedBefore.IsZero() {
 		where, args = append(where, "created_at < ?"), append(args, ceilMicros(f.CreatedBefore))
 	}
+	if !f.ScheduledBefore.IsZero() {
+		where, args = append(where, "scheduled_at < ?"), append(args, ceilMicros(f.ScheduledBefore))
+	}
 	// The filters below read each run's row: labels and params are JSON.
 	for _, l := range f.Labels {
 		where = append(where, "EXISTS (SELECT 1 FROM json_each(flow_runs.labels) WHERE value = ?)")
@@ -309,8 +312,11 @@ func runFilterSQL(f store.FlowRunFilter) (where []string, args []any) {
 		args = append(args, name, f.Params[name])
 	}
 	if f.Text != "" {
-		where = append(where, `(instr(lower(id), ?) > 0 OR instr(lower(name), ?) > 0
-			OR instr(lower(coalesce(json_extract(state_json, '$.message'), '')), ?) > 0)`)
+		// SQLite's lower() folds only ASCII letters: names and messages go
+		// through reeve_fold, Go's strings.ToLower as for the needle
+		// (fold.go). IDs are ASCII.
+		where = append(where, `(instr(lower(id), ?) > 0 OR instr(`+foldFunc+`(name), ?) > 0
+			OR instr(`+foldFunc+`(coalesce(json_extract(state_json, '$.message'), '')), ?) > 0)`)
 		needle := strings.ToLower(f.Text)
 		args = append(args, needle, needle, needle)
 	}

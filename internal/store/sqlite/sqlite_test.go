@@ -471,6 +471,8 @@ func TestListFlowRunsUsesIndexes(t *testing.T) {
 		{"OneState", "state IN (?)", []any{"Failed"}, "flow_runs_state_created"},
 		{"Project", "project_id = ?", []any{"p"}, "flow_runs_project_created"},
 		{"Flow", "flow_id = ?", []any{"f"}, "flow_runs_flow_created"},
+		// The Scheduled runs due (the UI's late and waiting runs).
+		{"DueScheduled", "state IN (?) AND scheduled_at < ?", []any{"Scheduled", 1}, "flow_runs_state_scheduled"},
 		{"LabelScansNewestFirst", "EXISTS (SELECT 1 FROM json_each(flow_runs.labels) WHERE value = ?)", []any{"gpu"}, "flow_runs_created"},
 	}
 	for _, c := range cases {

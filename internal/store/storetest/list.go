@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/reevehq/reeve"
 	"github.com/reevehq/reeve/internal/state"
@@ -81,6 +82,69 @@ func testListFlowRuns(t *testing.T, open func(t *testing.T) store.Store) {
 			requireSameIDs(t, c.name, runIDs(runs), c.want)
 			requireNewestFirst(t, runs)
 		}
+	})
+
+	t.Run("ScheduledBefore", func(t *testing.T) {
+		t.Parallel()
+		s := open(t)
+		ctx := t.Context()
+		p := createProject(t, s, "etl")
+		v := register(t, s, registration("etl", "a", "h"))
+		now := time.Now().UTC().Truncate(time.Second)
+		mk := func(at time.Time, k state.Kind) string {
+			t.Helper()
+			r := createRun(t, s, store.FlowRun{FlowVersionID: v.ID, ScheduledAt: at})
+			if k != state.Scheduled {
+				_, err := s.SetFlowRunState(ctx, r.ID, 1, state.State{Kind: k})
+				requireNoError(t, err, "SetFlowRunState")
+			}
+			return r.ID
+		}
+		// An overdue run first, then a schedule's runs ahead of time.
+		overdue := mk(now.Add(-time.Hour), state.Scheduled)
+		started := mk(now.Add(-30*time.Minute), state.Running)
+		var future []string
+		for i := range 5 {
+			future = append(future, mk(now.Add(time.Duration(i+1)*time.Hour), state.Scheduled))
+		}
+		scheduled := []state.Kind{state.Scheduled}
+		cases := []struct {
+			name string
+			f    store.FlowRunFilter
+			want []string
+		}{
+			{"Due", store.FlowRunFilter{ScheduledBefore: now}, []string{overdue, started}},
+			{"DueScheduled", store.FlowRunFilter{ScheduledBefore: now, States: scheduled}, []string{overdue}},
+			{"DueScheduledInProject", store.FlowRunFilter{ProjectID: p.ID, ScheduledBefore: now, States: scheduled},
+				[]string{overdue}},
+			{"Exclusive", store.FlowRunFilter{ScheduledBefore: now.Add(-time.Hour), States: scheduled}, nil},
+			{"SomeFuture", store.FlowRunFilter{ScheduledBefore: now.Add(150 * time.Minute), States: scheduled},
+				[]string{overdue, future[0], future[1]}},
+			{"ScheduledAndCreated", store.FlowRunFilter{ScheduledBefore: now.Add(3 * time.Hour), CreatedBefore: time.Now().Add(time.Hour),
+				States: []state.Kind{state.Scheduled, state.Running}}, []string{overdue, started, future[0], future[1]}},
+		}
+		for _, c := range cases {
+			runs, next, err := s.ListFlowRuns(ctx, c.f)
+			requireNoError(t, err, "%s: ListFlowRuns", c.name)
+			if next != "" {
+				t.Errorf("%s: next = %q on the only page, want \"\"", c.name, next)
+			}
+			requireSameIDs(t, c.name, runIDs(runs), c.want)
+			requireNewestFirst(t, runs)
+			counts, err := s.CountFlowRunsMatching(ctx, c.f)
+			requireNoError(t, err, "%s: CountFlowRunsMatching", c.name)
+			var n int64
+			for _, k := range counts {
+				n += k
+			}
+			if n != int64(len(c.want)) {
+				t.Errorf("%s: CountFlowRunsMatching = %v, want %d runs", c.name, counts, len(c.want))
+			}
+		}
+		// A page of one still finds the overdue run behind the future ones.
+		runs, _, err := s.ListFlowRuns(ctx, store.FlowRunFilter{ScheduledBefore: now, States: scheduled, Limit: 1})
+		requireNoError(t, err, "ListFlowRuns, a page of one")
+		requireSameIDs(t, "PageOfOne", runIDs(runs), []string{overdue})
 	})
 
 	t.Run("NewestFirst", func(t *testing.T) {
