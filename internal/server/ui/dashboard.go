@@ -128,11 +128,12 @@ func (u *UI) dashboardPage(w http.ResponseWriter, r *http.Request, s *session, v
 	d.Since = now.Add(-span).Truncate(time.Second)
 
 	// State counts, each linking to the runs list filtered the same way.
-	counts, total, err := stateCounts(ctx, s, client.FlowRunFilter{Project: d.Project, CreatedAfter: d.Since})
+	c, err := s.api.FlowRunCounts(ctx, client.FlowRunFilter{Project: d.Project, CreatedAfter: d.Since})
 	if err != nil {
 		return "", err
 	}
-	d.Total = total
+	counts := c.Counts
+	d.Total = c.Total
 	d.TotalURL = d.runsURL(nil, "", "")
 	for _, k := range state.Kinds() {
 		if n := counts[k]; n > 0 {
@@ -170,11 +171,11 @@ func (u *UI) dashboardPage(w http.ResponseWriter, r *http.Request, s *session, v
 		d.Failing, d.FailingCut = d.Failing[:maxFailingFlows], true
 	}
 	for i := range d.Failing {
-		_, n, err := stateCounts(ctx, s, client.FlowRunFilter{FlowID: d.Failing[i].Flow.ID, States: failureKinds, CreatedAfter: d.Since})
+		fc, err := s.api.FlowRunCounts(ctx, client.FlowRunFilter{FlowID: d.Failing[i].Flow.ID, States: failureKinds, CreatedAfter: d.Since})
 		if err != nil {
 			return "", err
 		}
-		d.Failing[i].Failures = n
+		d.Failing[i].Failures = fc.Total
 	}
 
 	// Agents' health, and the late runs with why they wait.
@@ -234,15 +235,6 @@ func (d *dashboardData) runsURL(kinds []state.Kind, flow, project string) string
 	return "/ui/runs?" + q.Encode()
 }
 
-// stateCounts counts the runs matching f by state kind, in one call
-// (GET /flow_runs/counts: the store counts, whatever the number of runs).
-func stateCounts(ctx context.Context, s *session, f client.FlowRunFilter) (map[state.Kind]int64, int64, error) {
-	c, err := s.api.FlowRunCounts(ctx, f)
-	if err != nil {
-		return nil, 0, err
-	}
-	return c.Counts, c.Total, nil
-}
 
 // scheduleZone is the zone a schedule fires in, and its name: a cron
 // schedule's time zone (UTC when it names none); an interval schedule

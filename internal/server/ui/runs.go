@@ -246,7 +246,10 @@ func runFilter(q url.Values, loc *time.Location, now time.Time) (client.FlowRunF
 	if len(rq.Params) > maxFilterValues {
 		return bad("%d parameter filters: use at most %d", len(rq.Params), maxFilterValues)
 	}
-	applyFilterExtras(&f, rq.Labels, params)
+	f.Labels = rq.Labels
+	if len(params) > 0 {
+		f.Params = params
+	}
 	var err error
 	rq.After, f.CreatedAfter, err = filterTime(q.Get("after"), "after", loc)
 	if err != nil {
@@ -273,7 +276,7 @@ func runFilter(q url.Values, loc *time.Location, now time.Time) (client.FlowRunF
 	if len(rq.Text) > maxFilterText {
 		return bad("the text search is %d bytes long: keep it under %d", len(rq.Text), maxFilterText)
 	}
-	applyFilterText(&f, rq.Text)
+	f.Text = rq.Text
 	f.Limit = defaultRunPage
 	if l := q.Get("limit"); l != "" {
 		n, err := strconv.Atoi(l)
@@ -427,7 +430,7 @@ func (u *UI) runsPage(w http.ResponseWriter, r *http.Request, s *session, v *vie
 	}
 	f := rf.f
 	f.Limit = d.Limit
-	withTaskCounts(&f)
+	f.TaskCounts = true
 	page, err := s.api.FlowRuns(ctx, f)
 	if err != nil {
 		return "", err
@@ -577,20 +580,6 @@ func runTick(run api.FlowRun, history []state.State) template.HTMLAttr {
 	return `data-tick-while="#run-state"` // it ticks once it runs
 }
 
-// applyFilterExtras sets the label and parameter filters.
-func applyFilterExtras(f *client.FlowRunFilter, labels []string, params map[string]string) {
-	f.Labels = labels
-	if len(params) > 0 {
-		f.Params = params
-	}
-}
-
-// applyFilterText sets the text filter.
-func applyFilterText(f *client.FlowRunFilter, text string) { f.Text = text }
-
-// withTaskCounts asks for each run's task-run counts.
-func withTaskCounts(f *client.FlowRunFilter) { f.TaskCounts = true }
-
 // taskCounts are a run's task-run counts by state, in the states' order.
 func taskCounts(run api.FlowRun) []runTaskCount {
 	var out []runTaskCount
@@ -667,14 +656,16 @@ func (u *UI) runsNew(w http.ResponseWriter, r *http.Request) {
 			nf.CreatedAfter = since
 		}
 		if nf.CreatedBefore.IsZero() || nf.CreatedAfter.Before(nf.CreatedBefore) {
-			if out.New, err = countNew(ctx, s.api, nf); err != nil {
+			c, err := s.api.FlowRunCounts(ctx, nf)
+			if err != nil {
 				fail(err)
 				return
 			}
+			out.New = c.Total
 		}
 	}
 	f := rf.f
-	withTaskCounts(&f)
+	f.TaskCounts = true
 	page, err := s.api.FlowRuns(ctx, f)
 	if err != nil {
 		fail(err)
@@ -697,11 +688,3 @@ func (u *UI) runsNew(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(out)
 }
 
-// countNew counts the runs f matches.
-func countNew(ctx context.Context, c *client.Client, f client.FlowRunFilter) (int64, error) {
-	counts, err := c.FlowRunCounts(ctx, f)
-	if err != nil {
-		return 0, err
-	}
-	return counts.Total, nil
-}
