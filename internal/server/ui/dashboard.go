@@ -235,7 +235,6 @@ func (d *dashboardData) runsURL(kinds []state.Kind, flow, project string) string
 	return "/ui/runs?" + q.Encode()
 }
 
-
 // scheduleZone is the zone a schedule fires in, and its name: a cron
 // schedule's time zone (UTC when it names none); an interval schedule
 // fires in no zone, and is shown in UTC.

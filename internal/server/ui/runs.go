@@ -687,4 +687,3 @@ func (u *UI) runsNew(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	_ = json.NewEncoder(w).Encode(out)
 }
-
