@@ -1,10 +1,8 @@
 package ui_test
 
 import (
-	"context"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/chromedp/chromedp"
 
@@ -24,23 +22,11 @@ func runsListStates(b *browser) string {
 	return evalIn[string](b, `[...new Set([...document.querySelectorAll("#runs tr[data-run] .c-state .state")].map(e => e.dataset.state))].sort().join(",")`)
 }
 
-// runsListWait waits until expr is true in the page, across a page load
-// (an evaluation that fails while the page is replaced is tried again).
+// runsListWait waits until expr is true in a page that has loaded, across
+// a page load (waitJS tries an evaluation the navigation interrupts again).
 func runsListWait(b *browser, what, expr string) {
 	b.t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
-		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.readyState === "complete" && !!(`+expr+`)`))
-		cancel()
-		if err == nil && ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			b.t.Fatalf("timed out waiting until %s (%s): %v", what, expr, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	b.waitJS(what, `document.readyState === "complete" && !!(`+expr+`)`)
 }
 
 // TestBrowserRunsList: a running run's duration ticks and a row's state

@@ -342,7 +342,7 @@ func TestLiveResumeRepeatsNoLine(t *testing.T) {
 // waitJS waits until a JavaScript expression is true.
 func (b *browser) waitJS(what, expr string) {
 	b.t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		// An evaluation while the page navigates fails ("No node with
 		// given id", "Execution context was destroyed"): try again.
