@@ -285,6 +285,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	// starts that do not end within the grace are cancelled, and their
 	// runs handed back to the server.
 	a.waitStarts()
+	a.handBackUnread()
 
 	if a.cfg.StopRunsOnExit {
 		a.mu.Lock()
@@ -400,6 +401,38 @@ func (a *Agent) waitStarts() {
 	a.log.Warn("cancelling the flow programs still being started: their runs go back to the server")
 	a.cancelStart()
 	<-done
+}
+
+// handBackUnread hands back to the server the runs it has as Submitted to
+// this agent that the agent is not running: a claim the server granted
+// just as the agent stopped, whose answer the agent never read (the
+// request was cancelled in flight). Without it such a run would wait for
+// the server's monitor to find it lost. It runs once every start has
+// ended, so a run the agent is starting is never among them.
+func (a *Agent) handBackUnread() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	page, err := a.cfg.Client.FlowRuns(ctx, client.FlowRunFilter{AgentID: a.ID(), States: []state.Kind{state.Submitted}, Limit: 100})
+	if err != nil {
+		a.log.Warn("cannot list this agent's submitted runs; the server's monitor will find any it does not run", "err", err)
+		return
+	}
+	a.mu.Lock()
+	mine := map[string]bool{}
+	for key := range a.running {
+		mine[key] = true
+	}
+	a.mu.Unlock()
+	for _, fr := range page.FlowRuns {
+		if mine[runKey(fr.ID, fr.Attempt)] {
+			continue
+		}
+		reason := fmt.Sprintf("agent %q stopped as it claimed the run, before it started the flow program", a.cfg.Name)
+		a.log.Warn("handing back a run claimed as the agent stopped", "flow_run", fr.ID, "attempt", fr.Attempt)
+		if _, err := a.cfg.Client.ReportLost(ctx, fr.ID, api.ReportLost{Attempt: fr.Attempt, Reason: reason}); err != nil {
+			a.log.Warn("cannot hand the run back; the server's monitor will", "flow_run", fr.ID, "err", err)
+		}
+	}
 }
 
 // waitAvailable returns once the runner can start programs. A runner

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/reevehq/reeve/api"
+	"github.com/reevehq/reeve/client"
 	"github.com/reevehq/reeve/internal/agent"
 	"github.com/reevehq/reeve/internal/runner"
 	"github.com/reevehq/reeve/internal/runner/process"
@@ -111,10 +112,15 @@ type gated struct {
 	down       bool                     // the engine is down: Check and Start fail
 	startFails bool                     // Start fails as if the engine just died
 	checks     int
+	entered    map[string]bool // by flow run ID: Start was called
 }
 
 func (g *gated) Start(ctx context.Context, spec runner.Spec) (runner.Handle, error) {
 	g.mu.Lock()
+	if g.entered == nil {
+		g.entered = map[string]bool{}
+	}
+	g.entered[spec.FlowRunID] = true
 	hold, down := g.hold[spec.FlowRunID], g.down || g.startFails
 	if hold == nil {
 		hold = g.holdAll
@@ -274,18 +280,48 @@ func TestStartTimeoutAndShutdown(t *testing.T) {
 		c.Runner = g
 		c.StartTimeout = time.Second
 		c.StopGrace = 100 * time.Millisecond
+		c.MaxRuns = 1
 	})
 	got := e.waitRun(t, stuck.ID, finished)
 	if got.State.Kind != state.Failed || !strings.Contains(got.State.Message, "did not start within 1s (the agent's start timeout)") {
 		t.Fatalf("the stuck start ended %s %q, want Failed naming the start timeout", got.State.Kind, got.State.Message)
 	}
 
-	// Another stuck start, then the agent stops: the run goes back.
+	// Another stuck start, which holds the agent's one slot.
 	back := e.createRun(t, flow)
-	e.waitRun(t, back.ID, func(fr api.FlowRun) bool { return fr.State.Kind == state.Submitted })
+	deadline := time.Now().Add(30 * time.Second)
+	for !g.startEntered(back.ID) {
+		if time.Now().After(deadline) {
+			t.Fatal("the agent never began to start the second run")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// A run the server gave the agent whose claim's answer the agent never
+	// read (as when it stops during a claim): claimed here in its name.
+	unread := e.createRun(t, flow)
+	ac, err := client.New(e.url, e.agentToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cl, err := ac.Claim(t.Context(), a.a.ID(), time.Second); err != nil || cl == nil || cl.FlowRun.ID != unread.ID {
+		t.Fatalf("claim in the agent's name = %v, %v; want the run %s", cl, err, unread.ID)
+	}
+
+	// The agent stops: both runs go back, each saying why.
 	a.stop(t)
 	got = e.waitRun(t, back.ID, func(fr api.FlowRun) bool { return fr.State.Kind == state.Scheduled })
 	if !strings.Contains(got.State.Message, `agent "host-1" stopped while it started the flow program`) {
 		t.Errorf("the handed-back run is %s %q, want Scheduled saying the agent stopped while starting it", got.State.Kind, got.State.Message)
 	}
+	got = e.waitRun(t, unread.ID, func(fr api.FlowRun) bool { return fr.State.Kind == state.Scheduled })
+	if !strings.Contains(got.State.Message, `agent "host-1" stopped as it claimed the run`) {
+		t.Errorf("the unread claim's run is %s %q, want Scheduled saying the agent stopped as it claimed it", got.State.Kind, got.State.Message)
+	}
+}
+
+// startEntered reports whether the agent called Start for a run.
+func (g *gated) startEntered(id string) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.entered[id]
 }
