@@ -404,26 +404,36 @@ func (a *Agent) waitStarts() {
 }
 
 // handBackUnread hands back to the server the runs it has as Submitted to
-// this agent that the agent is not running: a claim the server granted
+// this agent that the agent never started: a claim the server granted
 // just as the agent stopped, whose answer the agent never read (the
 // request was cancelled in flight). Without it such a run would wait for
 // the server's monitor to find it lost. It runs once every start has
-// ended, so a run the agent is starting is never among them.
+// ended; a run the agent started has a record in its data directory
+// (kept until the run is settled, also when its program outlives the
+// agent), so it is never among them.
 func (a *Agent) handBackUnread() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	page, err := a.cfg.Client.FlowRuns(ctx, client.FlowRunFilter{AgentID: a.ID(), States: []state.Kind{state.Submitted}, Limit: 100})
-	if err != nil {
-		a.log.Warn("cannot list this agent's submitted runs; the server's monitor will find any it does not run", "err", err)
-		return
-	}
-	a.mu.Lock()
 	mine := map[string]bool{}
+	a.mu.Lock()
 	for key := range a.running {
 		mine[key] = true
 	}
 	a.mu.Unlock()
-	for _, fr := range page.FlowRuns {
+	recs, bad, err := a.records.load()
+	if err != nil || len(bad) > 0 {
+		// A record it cannot read may be a started run's: hand back none.
+		a.log.Warn("cannot read the agent's records; the server's monitor will find any run it did not start", "err", errors.Join(append(bad, err)...))
+		return
+	}
+	for _, rec := range recs {
+		mine[runKey(rec.FlowRunID, rec.Attempt)] = true
+	}
+	for fr, err := range a.cfg.Client.AllFlowRuns(ctx, client.FlowRunFilter{AgentID: a.ID(), States: []state.Kind{state.Submitted}}) {
+		if err != nil {
+			a.log.Warn("cannot list this agent's submitted runs; the server's monitor will find any it did not start", "err", err)
+			return
+		}
 		if mine[runKey(fr.ID, fr.Attempt)] {
 			continue
 		}

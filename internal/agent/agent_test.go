@@ -550,6 +550,32 @@ func TestStopRunsOnExit(t *testing.T) {
 	}
 }
 
+// TestStopLeavesStartedRunsAlone: an agent that stops without stopping
+// its programs (the default) hands back no run whose program it started,
+// even one still Submitted (a program slow to boot): the program goes on
+// and finishes the run.
+func TestStopLeavesStartedRunsAlone(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 1)
+	fr := e.createRun(t, e.register(t, "slowboot", "wait-submitted", api.Storage{}, "test"))
+	ar := e.startAgent(t, "host-1", t.TempDir(), func(c *agent.Config) { c.StopRunsOnExit = false })
+	waitFor(t, "the program started", func() (bool, string) {
+		_, err := os.Stat(filepath.Join(e.dir, "started-"+fr.ID))
+		return err == nil, fmt.Sprint(err)
+	})
+	ar.stop(t)
+	got := e.waitRun(t, fr.ID, func(api.FlowRun) bool { return true })
+	if got.State.Kind != state.Submitted || got.Recoveries != 0 {
+		t.Fatalf("after its agent stopped, the started run is %s %q (recoveries %d), want still Submitted", got.State.Kind, got.State.Message, got.Recoveries)
+	}
+	if err := os.WriteFile(filepath.Join(e.dir, "release"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.waitRun(t, fr.ID, finished); got.State.Kind != state.Success {
+		t.Errorf("the program left running ended its run %s %q, want Success", got.State.Kind, got.State.Message)
+	}
+}
+
 func TestOneAgentPerDataDir(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, 1)

@@ -85,6 +85,12 @@ func run(ctx context.Context) error {
 		}
 		waitRelease()
 		return setState(state.Success)
+	case "wait-submitted": // started, but slow to boot: the run stays Submitted until released
+		waitRelease()
+		if err := setState(state.Running); err != nil {
+			return err
+		}
+		return setState(state.Success)
 	case "exit-before":
 		fmt.Fprintln(os.Stderr, "cannot read the flow spec: boom")
 		os.Exit(3)
