@@ -17,9 +17,6 @@ import (
 	_ "modernc.org/sqlite" // the "sqlite" database/sql driver, to seed the store's file
 
 	"github.com/reevehq/reeve/api"
-	"github.com/reevehq/reeve/client"
-	"github.com/reevehq/reeve/internal/secret"
-	"github.com/reevehq/reeve/internal/server"
 	"github.com/reevehq/reeve/internal/state"
 	"github.com/reevehq/reeve/internal/store"
 	"github.com/reevehq/reeve/internal/store/postgres"
@@ -66,22 +63,9 @@ func BenchmarkRunsList(b *testing.B) {
 // measures rendering the runs list.
 func benchRunsList(b *testing.B, st store.Store, seed func(templates []string) error) {
 	ctx := context.Background()
-	srv, err := server.New(server.Config{Store: st, Sealer: secret.NewBox(secret.NewKey())})
-	if err != nil {
-		b.Fatal(err)
-	}
-	admin, _, err := srv.Bootstrap(ctx, "")
-	if err != nil {
-		b.Fatal(err)
-	}
+	srv, admin := serverOn(b, st)
 	h := srv.Handler()
-	hs := httptest.NewServer(h)
-	b.Cleanup(hs.Close)
-	cl, err := client.New(hs.URL, admin)
-	if err != nil {
-		b.Fatal(err)
-	}
-	e := &env{t: b, url: hs.URL, admin: admin, api: cl}
+	e := envOf(b, srv, admin)
 	e.flow("etl", "")
 	// The templates, each with task runs in a mix of states.
 	mixes := []struct {
@@ -104,7 +88,7 @@ func benchRunsList(b *testing.B, st store.Store, seed func(templates []string) e
 			writes = append(writes, api.TaskRunWrite{Key: fmt.Sprintf("t%d", i), Task: "a", State: state.State{Kind: k, Time: time.Now()}})
 		}
 		if len(writes) > 0 {
-			if _, err := cl.WriteTaskRunStates(ctx, run.ID, writes); err != nil {
+			if _, err := e.api.WriteTaskRunStates(ctx, run.ID, writes); err != nil {
 				b.Fatal(err)
 			}
 		}

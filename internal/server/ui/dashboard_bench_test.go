@@ -5,15 +5,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/reevehq/reeve/client"
-	"github.com/reevehq/reeve/internal/secret"
-	"github.com/reevehq/reeve/internal/server"
 	"github.com/reevehq/reeve/internal/state"
 	"github.com/reevehq/reeve/internal/store"
 	"github.com/reevehq/reeve/internal/store/postgres"
@@ -52,7 +48,8 @@ func BenchmarkDashboard(b *testing.B) {
 				st = s
 			}
 			b.Cleanup(func() { st.Close() })
-			e := dashBenchEnv(b, st)
+			srv, admin := serverOn(b, st)
+			e := envOf(b, srv, admin)
 			dashBenchSeed(b, e, st)
 			req, _ := http.NewRequest("GET", e.url+"/ui/dashboard", nil)
 			req.AddCookie(&http.Cookie{Name: "reeve_session", Value: e.admin})
@@ -78,27 +75,6 @@ func BenchmarkDashboard(b *testing.B) {
 			b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/page")
 		})
 	}
-}
-
-// dashBenchEnv serves the API and UI over st.
-func dashBenchEnv(b *testing.B, st store.Store) *env {
-	b.Helper()
-	ctx := context.Background()
-	srv, err := server.New(server.Config{Store: st, Sealer: secret.NewBox(secret.NewKey())})
-	if err != nil {
-		b.Fatal(err)
-	}
-	admin, _, err := srv.Bootstrap(ctx, "")
-	if err != nil {
-		b.Fatal(err)
-	}
-	hs := httptest.NewServer(srv.Handler())
-	b.Cleanup(hs.Close)
-	cl, err := client.New(hs.URL, admin)
-	if err != nil {
-		b.Fatal(err)
-	}
-	return &env{t: b, url: hs.URL, admin: admin, api: cl}
 }
 
 // dashBenchSeed registers dashBenchFlows flows and writes dashBenchRuns

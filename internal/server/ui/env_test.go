@@ -20,6 +20,7 @@ import (
 	"github.com/reevehq/reeve/internal/secret"
 	"github.com/reevehq/reeve/internal/server"
 	"github.com/reevehq/reeve/internal/state"
+	"github.com/reevehq/reeve/internal/store"
 	"github.com/reevehq/reeve/internal/store/sqlite"
 	"github.com/reevehq/reeve/internal/testenv"
 )
@@ -39,17 +40,22 @@ type env struct {
 // admin token.
 func newServer(t testing.TB) (*server.Server, string) {
 	t.Helper()
-	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "reeve.db"))
+	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "reeve.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
+	return serverOn(t, st)
+}
+
+// serverOn is the whole server on st, and its admin token.
+func serverOn(t testing.TB, st store.Store) (*server.Server, string) {
+	t.Helper()
 	srv, err := server.New(server.Config{Store: st, Sealer: secret.NewBox(secret.NewKey()), PollInterval: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
-	admin, _, err := srv.Bootstrap(ctx, "")
+	admin, _, err := srv.Bootstrap(context.Background(), "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,6 +65,12 @@ func newServer(t testing.TB) (*server.Server, string) {
 func newEnv(t testing.TB) *env {
 	t.Helper()
 	srv, admin := newServer(t)
+	return envOf(t, srv, admin)
+}
+
+// envOf serves srv over loopback HTTP, with an API client of admin.
+func envOf(t testing.TB, srv *server.Server, admin string) *env {
+	t.Helper()
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(hs.Close)
 	cl, err := client.New(hs.URL, admin)
